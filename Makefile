@@ -5,14 +5,15 @@ SHELL := /bin/bash
 VENV      ?= .venv
 PY        := $(CURDIR)/$(VENV)/bin/python
 INVENTORY ?= inventories/lab
-# ansible-test wants the tree at ansible_collections/<namespace>/<name>/: a copy made here.
-ATS_TREE  := build/ansible_collections/medimg/pacs
+# ansible-test wants the tree at ansible_collections/<namespace>/<name>/, outside this git
+# checkout (inside it, it would list only files git tracks there): a copy made by rsync.
+ATS_TREE  := $(or $(TMPDIR),/tmp)/medimg-pacs-ats/ansible_collections/medimg/pacs
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help demo test venv deps engine image lab-up lab-status lab-stop lab-destroy samples \
+.PHONY: help demo test venv deps test-deps engine image lab-up lab-status lab-stop lab-destroy samples \
         lint sanity units pytest molecule build clean
 
 help:
@@ -32,35 +33,38 @@ $(VENV)/.installed: requirements.txt
 deps:
 	scripts/install-deps
 
+test-deps:
+	scripts/install-deps --tests
+
 engine: deps
-	$(PY) scripts/lab engine
+	scripts/lab engine
 
 image: venv engine
-	$(PY) scripts/lab image
+	scripts/lab image
 
 ## ---- the lab -------------------------------------------------------------------------
 lab-up: image
-	$(PY) scripts/lab up -i $(INVENTORY)
+	scripts/lab up -i $(INVENTORY)
 
 lab-status: venv
-	$(PY) scripts/lab status -i $(INVENTORY)
+	scripts/lab status -i $(INVENTORY)
 
 lab-stop: venv
-	$(PY) scripts/lab stop -i $(INVENTORY)
+	scripts/lab stop -i $(INVENTORY)
 
 lab-destroy: venv
-	$(PY) scripts/lab destroy -i $(INVENTORY)
+	scripts/lab destroy -i $(INVENTORY)
 
 samples: venv
-	$(PY) scripts/lab samples
+	scripts/lab samples
 
 demo: lab-up
 	ansible-playbook -i $(INVENTORY) site.yml
-	$(PY) scripts/lab samples
+	scripts/lab samples
 	ansible-playbook -i $(INVENTORY) playbooks/lab-summary.yml
 
 ## ---- tests ---------------------------------------------------------------------------
-test: venv deps image lint sanity pytest
+test: venv test-deps image lint sanity pytest
 
 lint: venv
 	yamllint -s .

@@ -14,7 +14,6 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 
-
 def _uid(*parts):
     # pydicom's own UID root, made deterministic so a reload stores nothing new
     return generate_uid(entropy_srcs=["medimg-samples"] + [str(p) for p in parts])

@@ -6,6 +6,7 @@ MOLECULE_SCENARIOS="default viewer"; the full log of each run is kept under test
 """
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ TIMEOUT = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
 
 def _docker_ok():
     return shutil.which("docker") and subprocess.run(
-        ["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        ["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        check=False).returncode == 0
 
 
 @pytest.mark.molecule
@@ -40,10 +42,16 @@ def test_molecule_scenario(scenario):
     with open(logfile, "w") as log:
         proc = subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), "molecule"), "test", "-s", scenario],
-            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, timeout=TIMEOUT)
+            cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, timeout=TIMEOUT,
+            check=False)
     elapsed = time.time() - started
     text = logfile.read_text(errors="replace")
     print("molecule %s: rc=%d in %.0f s (log: %s)" % (scenario, proc.returncode, elapsed, logfile))
     if proc.returncode != 0:
         pytest.fail("molecule test -s %s failed (rc=%d); last lines of %s:\n%s"
                     % (scenario, proc.returncode, logfile, "\n".join(text.splitlines()[-80:])))
+    # A scenario that needs what this machine lacks (the DCM4CHEE archives) says so and exits 0:
+    # report it as skipped, with its reason, not as passed.
+    skipped = re.search(r"SKIPPED: ([^\n\"]+)", text)
+    if skipped:
+        pytest.skip("molecule %s: %s" % (scenario, skipped.group(1).strip()))
