@@ -71,7 +71,7 @@ def docker_ok():
     if not shutil.which("docker"):
         return False
     return subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
+                          stderr=subprocess.DEVNULL, check=False).returncode == 0
 
 
 def cmd_engine(_args):
@@ -230,7 +230,7 @@ def cmd_samples(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(prog="scripts/lab", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="scripts/lab", description=__doc__.split("\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("engine")
     p = sub.add_parser("image")

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: medimg.pacs maintainers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """DCM4CHEE archive (dcm4chee-arc-light) REST helpers for AE titles.
 
 Endpoints used, all relative to the archive root ``http(s)://HOST:PORT/dcm4chee-arc``:

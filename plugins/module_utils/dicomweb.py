@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: medimg.pacs maintainers
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """HTTP / DICOMweb client used by the medimg.pacs modules.
 
 Only the Python standard library and ``ansible.module_utils`` are used, so the

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Exercise an Orthanc PACS with real clients: STOW-RS, QIDO-RS, WADO-RS and C-ECHO.
 
 Used by molecule/default/verify.yml from the controller against the lab container.

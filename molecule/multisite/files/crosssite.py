@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Cross-site checks of the multisite scenario, from the controller against its own containers.
+
+  1. store a new study on site A (node A1), send it to site B by AE title
+     (POST /modalities/<site_b>/store on site A), find it at site B with QIDO-RS;
+  2. the other way round: store on site B, send to site A, find it on site A's *other* node
+     (A2: the two nodes share one PostgreSQL index and storage);
+  3. site A knows site B as an Orthanc peer and as a DICOMweb server (QIDO-RS through it).
+Passwords come from SITE_A_PASSWORD / SITE_B_PASSWORD. Prints one JSON object; exits non-zero
+with a message at the first failure. Every wait is bounded.
+"""
+import argparse
+import copy
+import io
+import json
+import os
+import sys
+import time
+import uuid
+
+import pydicom
+import requests
+from pydicom.data import get_testdata_file
+
+TIMEOUT = 30
+
+
+def fail(message):
+    sys.exit("crosssite: FAIL: " + message)
+
+
+def session(user, env):
+    s = requests.Session()
+    s.auth = (user, os.environ[env])
+    return s
+
+
+def new_study(tag):
+    ds = copy.deepcopy(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
+    ds.PatientID = "MEDIMG-XSITE-" + tag
+    ds.StudyInstanceUID = "2.25.%d" % uuid.uuid4().int
+    ds.SeriesInstanceUID = "2.25.%d" % uuid.uuid4().int
+    ds.SOPInstanceUID = "2.25.%d" % uuid.uuid4().int
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf, write_like_original=False)
+    return ds.StudyInstanceUID, buf.getvalue()
+
+
+def upload(s, url, payload):
+    resp = s.post(url + "/instances", data=payload, headers={"Content-Type": "application/dicom"}, timeout=TIMEOUT)
+    if resp.status_code != 200:
+        fail("upload to %s -> HTTP %s %s" % (url, resp.status_code, resp.text[:300]))
+    return resp.json()["ParentStudy"]
+
+
+def send(s, url, modality, orthanc_study):
+    resp = s.post(url + "/modalities/%s/store" % modality,
+                  json={"Resources": [orthanc_study], "Synchronous": True}, timeout=120)
+    if resp.status_code != 200:
+        fail("POST %s/modalities/%s/store -> HTTP %s %s" % (url, modality, resp.status_code, resp.text[:300]))
+    return resp.json()
+
+
+def qido(s, url, study_uid, attempts=15):
+    for _ in range(attempts):
+        resp = s.get(url + "/dicom-web/studies", params={"StudyInstanceUID": study_uid},
+                     headers={"Accept": "application/dicom+json"}, timeout=TIMEOUT)
+        if resp.status_code == 200 and resp.content and len(resp.json()) == 1:
+            return True
+        time.sleep(1)
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--a-url", required=True, help="Orthanc REST root of site A node 1")
+    ap.add_argument("--a2-url", required=True, help="Orthanc REST root of site A node 2")
+    ap.add_argument("--a-user", required=True)
+    ap.add_argument("--b-url", required=True)
+    ap.add_argument("--b-user", required=True)
+    ap.add_argument("--a-name", required=True, help="site A's name (its modality name at site B)")
+    ap.add_argument("--b-name", required=True)
+    args = ap.parse_args()
+    sa, sb = session(args.a_user, "SITE_A_PASSWORD"), session(args.b_user, "SITE_B_PASSWORD")
+    result = {}
+
+    uid, payload = new_study("A")
+    job = send(sa, args.a_url, args.b_name, upload(sa, args.a_url, payload))
+    if not qido(sb, args.b_url, uid):
+        fail("study %s sent from site A to %s (%s) is not found at site B" % (uid, args.b_name, job))
+    result["a_to_b"] = {"study": uid, "found_at_b": True, "job": job}
+
+    uid, payload = new_study("B")
+    send(sb, args.b_url, args.a_name, upload(sb, args.b_url, payload))
+    if not qido(sa, args.a2_url, uid):
+        fail("study %s sent from site B to %s is not found on site A's second node" % (uid, args.a_name))
+    result["b_to_a"] = {"study": uid, "found_at_a_second_node": True}
+
+    peers = sa.get(args.a_url + "/peers", timeout=TIMEOUT).json()
+    if args.b_name not in peers:
+        fail("site A's peers %s do not include %s" % (peers, args.b_name))
+    servers = sa.get(args.a_url + "/dicom-web/servers", timeout=TIMEOUT).json()
+    if args.b_name not in servers:
+        fail("site A's DICOMweb servers %s do not include %s" % (servers, args.b_name))
+    resp = sa.post(args.a_url + "/dicom-web/servers/%s/qido" % args.b_name,
+                   json={"Uri": "/studies", "Arguments": {"StudyInstanceUID": result["a_to_b"]["study"]}},
+                   timeout=TIMEOUT)
+    if resp.status_code != 200 or len(resp.json()) != 1:
+        fail("QIDO-RS through DICOMweb server %s -> HTTP %s %s" % (args.b_name, resp.status_code, resp.text[:300]))
+    result["peers"] = peers
+    result["dicomweb_servers"] = servers
+    result["qido_via_dicomweb_server"] = len(resp.json())
+    print(json.dumps(result, sort_keys=True))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        fail("%s: %s" % (type(exc).__name__, exc))
