@@ -165,8 +165,10 @@ def qido_bench(targets, studies_total, time_limit):
             direct = dict(targets)["direct Orthanc (roles)"]
             acked, elapsed, errors = lk.stow(direct, items, clients=4, batch=25, time_limit=time_limit)
             have += len(acked)
-            log("qido fill: +%d studies in %.1f s (%.0f/s), %d errors; %d in total"
-                % (len(acked), elapsed, len(acked) / max(elapsed, 0.001), len(errors), have))
+            results["fill %d" % level] = {"sent": len(items), "acknowledged": len(acked), "errors": len(errors),
+                                          "elapsed": round(elapsed, 1)}
+            log("qido fill: +%d/%d studies acknowledged in %.1f s (%.0f/s), %d failed requests; %d in total"
+                % (len(acked), len(items), elapsed, len(acked) / max(elapsed, 0.001), len(errors), have))
         for name, make_client in targets:
             res = qido_latency(make_client)
             results["%s @ %d" % (name, have)] = {"target": name, "studies": have, "queries": res}
@@ -218,9 +220,16 @@ def report(res, path_md, path_png):
     lines += ["", "## QIDO-RS study search (latency per request, ms)", "",
               "| target | studies | query | p50 | p95 | n |", "|---|---:|---|---:|---:|---:|"]
     for v in res["qido"].values():
+        if "queries" not in v:
+            continue
         for q, m in v["queries"].items():
             lines.append("| %s | %d | %s | %.1f | %.1f | %d |" % (v["target"], v["studies"], q, m["p50_ms"],
                                                                 m["p95_ms"], m["n"]))
+    fills = ["%s: %d/%d acknowledged in %.0f s" % (k, v["acknowledged"], v["sent"], v["elapsed"])
+             for k, v in res["qido"].items() if "queries" not in v]
+    if fills:
+        lines += ["", "Fill (tiny 8x8 studies, STOW-RS, 25 per request, 4 clients, direct): " + "; ".join(fills)
+                  + ". Unacknowledged instances were refused by the server (STOW-RS FailedSOPSequence)."]
     c = res["converge"]
     lines += ["", "## Converge (all-in-one, `site.yml`)", "",
               "| run | wall s | changed |", "|---|---:|---:|",
@@ -242,7 +251,7 @@ def report(res, path_md, path_png):
     except ImportError:
         log("matplotlib missing (pip install -r bench/requirements.txt): no plot")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
     targets = sorted({r["target"] for r in res["ingest"]}, key=lambda t: [r["target"] for r in res["ingest"]].index(t))
     width = 0.8 / max(len(targets), 1)
     for i, t in enumerate(targets):
@@ -260,7 +269,7 @@ def report(res, path_md, path_png):
     axes[0].legend(fontsize=8)
     labels, p50, p95 = [], [], []
     for v in res["qido"].values():
-        for q, m in v["queries"].items():
+        for q, m in v.get("queries", {}).items():
             labels.append("%s\n%s\n%d st." % (v["target"].split(" (")[0], q, v["studies"]))
             p50.append(m["p50_ms"])
             p95.append(m["p95_ms"])
@@ -268,7 +277,7 @@ def report(res, path_md, path_png):
     axes[1].bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
     axes[1].bar([x + 0.2 for x in xs], p95, 0.4, label="p95")
     axes[1].set_xticks(list(xs))
-    axes[1].set_xticklabels(labels, fontsize=6)
+    axes[1].set_xticklabels(labels, fontsize=6, rotation=35, ha="right")
     axes[1].set_ylabel("ms")
     axes[1].set_title("QIDO-RS study search")
     axes[1].legend()
@@ -282,7 +291,7 @@ def main():
     ap.add_argument("--ct", type=int, default=120, help="CT slices per ingest run (default 120)")
     ap.add_argument("--qido-studies", type=int, default=10000)
     ap.add_argument("--qido-fill-seconds", type=float, default=300.0)
-    ap.add_argument("--import-count", type=int, default=100)
+    ap.add_argument("--import-count", type=int, default=200)
     ap.add_argument("--keep", action="store_true", help="leave the bench container running")
     ap.add_argument("--no-front-door", action="store_true", help="skip nginx/OHIF even when available")
     args = ap.parse_args()

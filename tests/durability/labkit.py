@@ -185,12 +185,13 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def stow(make_client, items, clients=4, batch=1, time_limit=120.0, stop=None):
+def stow(make_client, items, clients=4, batch=1, time_limit=120.0, stop=None, pace=0.0):
     """STOW-RS `items` with `clients` keep-alive connections, `batch` instances per request.
 
     Returns (acknowledged SOP UIDs, elapsed, errors). A SOP counts as acknowledged only when the
     STOW-RS answer lists it in ReferencedSOPSequence (0008,1199). Failures (connection loss while
     the server is killed, 5xx) are recorded, never retried here: the resumed import does that.
+    ``pace``: seconds each client waits between requests (spreads an import over a disruption).
     """
     batches = [items[i:i + batch] for i in range(0, len(items), batch)]
     lock = threading.Lock()
@@ -237,6 +238,8 @@ def stow(make_client, items, clients=4, batch=1, time_limit=120.0, stop=None):
                     ok.append(uid)
             with lock:
                 acked.extend(ok)
+            if pace:
+                time.sleep(pace)
         client.close()
 
     started = time.time()

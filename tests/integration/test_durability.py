@@ -106,7 +106,7 @@ def pacs():
         lk.lab("destroy", INVENTORY)
 
 
-def _scenario(pacs, tmp_path, tag, disrupt, settle=1.0):
+def _scenario(pacs, tmp_path, tag, disrupt, settle=1.0, pace=0.1):
     """Import while `disrupt()` runs; check acknowledged instances, then resume and check all."""
     template = lk.template(128, 128)
     items = lk.make_instances(template, 3, 40, tag, patient_prefix="DUR")
@@ -116,7 +116,7 @@ def _scenario(pacs, tmp_path, tag, disrupt, settle=1.0):
 
     def importer():
         result["acked"], result["elapsed"], result["errors"] = lk.stow(
-            pacs.client, items, clients=2, batch=2, time_limit=120)
+            pacs.client, items, clients=2, batch=2, time_limit=120, pace=pace)
 
     thread = threading.Thread(target=importer, daemon=True)
     thread.start()
@@ -173,7 +173,7 @@ def test_playbook_rerun_during_import(pacs, tmp_path):
     def disrupt():
         box["wall"], box["recap"], _ = lk.converge(INVENTORY, timeout=600)
 
-    _scenario(pacs, tmp_path, "RR", disrupt, settle=0.5)
+    _scenario(pacs, tmp_path, "RR", disrupt, settle=0.5, pace=0.5)  # import spans the converge
     print("re-run during import: %.0f s %s" % (box["wall"], box["recap"]))
     assert all(r["failed"] == 0 for r in box["recap"].values())
 
@@ -181,4 +181,4 @@ def test_playbook_rerun_during_import(pacs, tmp_path):
 def test_package_reinstall_during_import(pacs, tmp_path):
     _scenario(pacs, tmp_path, "UP", lambda: lk.dexec(
         CONTAINER, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "--reinstall", "-y",
-        "-o", "Dpkg::Options::=--force-confold", "orthanc", timeout=300))
+        "-o", "Dpkg::Options::=--force-confold", "orthanc", timeout=300), pace=0.3)

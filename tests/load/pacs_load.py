@@ -49,6 +49,13 @@ def stow_body(payload):
     return head + payload + ("\r\n--%s--\r\n" % BOUNDARY).encode()
 
 
+def _no_verify(request):
+    def wrapped(method, url, **kwargs):
+        kwargs["verify"] = False
+        return request(method, url, **kwargs)
+    return wrapped
+
+
 class Load:
     def __init__(self, args):
         self.args = args
@@ -66,7 +73,9 @@ class Load:
     def session(self):
         s = requests.Session()
         s.auth = (self.args.user, os.environ.get("PACS_PASSWORD", ""))
-        s.verify = False
+        # Self-signed lab certificate. Passed on every request: REQUESTS_CA_BUNDLE in the
+        # environment would override a session-level verify=False.
+        s.request = _no_verify(s.request)
         return s
 
     def take_slot(self):
@@ -164,7 +173,11 @@ class Load:
             "failures": self.failures,
         })
         if self.args.verify_stored:
-            missing, found = self.verify_stored()
+            try:
+                missing, found = self.verify_stored()
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                missing, found = len(self.stored), 0
+                result["verify_error"] = "%s: %s" % (type(exc).__name__, exc)
             result.update({"stored_missing": missing, "stored_found": found})
         return result
 

@@ -1,0 +1,72 @@
+"""site.yml stops in its preflight play, before any host changes, on a bad inventory value.
+
+The run targets the controller itself (connection local) as an all-in-one host with the lab's
+group_vars, in check mode: even a preflight that wrongly passed could change nothing here.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TIERS = ["postgresql", "orthanc", "ohif", "nginx"]
+
+
+@pytest.fixture()
+def inventory(tmp_path):
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    hosts = {"all": {"children": {t: {"hosts": {"pacs1": None}} for t in TIERS}}}
+    (inv / "hosts.yml").write_text(json.dumps(hosts))
+    (inv / "host_vars").mkdir()
+    (inv / "host_vars" / "pacs1.yml").write_text(json.dumps(
+        {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}))
+    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
+    return inv
+
+
+def run_site(inventory, extra):
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    extra_file = inventory / "extra.json"
+    extra_file.write_text(json.dumps(extra))
+    return subprocess.run([exe, "-i", str(inventory), "site.yml", "--check", "-e", "@%s" % extra_file],
+                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("extra, variable", [
+    ({"orthanc_aet": "SEVENTEEN_CHARS_X"}, "orthanc_aet"),
+    ({"orthanc_users": [{"name": "admin", "password": ""}]}, "orthanc_users[0]"),
+    ({"orthanc_postgresql_password": ""}, "orthanc_postgresql_password"),
+    ({"postgresql_users": [{"name": "orthanc", "password": ""}]}, "postgresql_users[0]"),
+    ({"orthanc_dicom_port": 70000}, "orthanc_dicom_port"),
+])
+def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
+    result = run_site(inventory, extra)
+    out = result.stdout
+    assert result.returncode != 0, out
+    # the failure happened in the preflight play, and no later play started
+    assert "PLAY [Preflight checks of every tier]" in out, out
+    assert "PLAY [PostgreSQL]" not in out, out
+    failure = out[out.index("FAILED!") if "FAILED!" in out else out.index("failed: ["):]
+    assert variable in failure, out
+    assert "censored" not in failure, out
+    assert "Traceback" not in out + result.stderr
+
+
+@pytest.mark.integration
+def test_lab_values_pass_the_preflight_play(inventory):
+    """The control: the same inventory, unchanged, passes every tier's preflight."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check"],
+                            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for tier in TIERS:
+        assert "medimg.pacs.%s" % tier in result.stdout, "no %s preflight ran" % tier
