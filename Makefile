@@ -14,13 +14,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help demo test venv deps test-deps engine image lab-up lab-status lab-stop lab-destroy samples \
-        lint sanity units pytest molecule build clean
+        lint sanity units pytest molecule bench build clean
 
 help:
 	@echo "make demo     bring up the lab PACS (one all-in-one host) with sample studies"
 	@echo "make test     run the whole test suite (lint, sanity, units, integration, molecule)"
 	@echo "make lab-status | lab-stop | lab-destroy   manage the lab hosts"
 	@echo "make build    build the collection tarball"
+	@echo "make bench    benchmarks on the project's own lab hosts (< 15 min): bench/results/latest.md"
 
 ## ---- setup ---------------------------------------------------------------------------
 venv: $(VENV)/.installed
@@ -90,6 +91,9 @@ pytest: venv image
 
 molecule: venv image
 	$(PY) -m pytest -ra tests/integration/test_molecule.py
+
+bench: venv image
+	bench/run
 
 build: venv
 	@mkdir -p build

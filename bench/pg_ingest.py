@@ -156,7 +156,6 @@ class Orthanc(fx.OrthancProcess):
         self.pg = pg
 
     def start(self):
-        global USER, PASSWORD
         cfgdir = self.workdir / "config"
         cfgdir.mkdir(parents=True, exist_ok=True)
         config = {

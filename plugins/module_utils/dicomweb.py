@@ -278,6 +278,41 @@ class HttpResponse:
                 self.url, self.status, self.body)
 
 
+def http_auth_argument_spec():
+    """Fresh argument spec of the HTTP authentication options (user name, password, bearer token)."""
+    return dict(
+        url_username=dict(type='str'),
+        url_password=dict(type='str', no_log=True),
+        bearer_token=dict(type='str', no_log=True),
+    )
+
+
+def http_argument_spec(retry=False):
+    """Fresh argument spec of the options documented by the ``medimg.pacs.http`` doc fragment,
+    with ``retry=True`` also those of ``medimg.pacs.http.retry`` (timeout, retries, delay)."""
+    spec = http_auth_argument_spec()
+    spec.update(
+        validate_certs=dict(type='bool', default=True),
+        ca_path=dict(type='path'),
+    )
+    if retry:
+        spec.update(
+            timeout=dict(type='int', default=10),
+            retries=dict(type='int', default=0),
+            delay=dict(type='int', default=3),
+        )
+    return spec
+
+
+def http_client_from_params(params):
+    """:class:`HttpClient` built from the module parameters of ``http_argument_spec(retry=True)``
+    (``use_proxy`` is honoured when the module has it)."""
+    return HttpClient(username=params['url_username'], password=params['url_password'],
+                      bearer_token=params['bearer_token'], validate_certs=params['validate_certs'],
+                      ca_path=params['ca_path'], timeout=params['timeout'], retries=params['retries'],
+                      delay=params['delay'], use_proxy=params.get('use_proxy', True))
+
+
 class HttpClient:
     """Small HTTP client on top of ansible.module_utils.urls.Request."""
 

@@ -72,34 +72,14 @@ options:
     description: Value of C(dicomInstalled) of the device.
     type: bool
     default: true
-  url_username:
-    description: User name for HTTP basic authentication (when the archive is secured that way).
-    type: str
-  url_password:
-    description: Password for HTTP basic authentication.
-    type: str
   bearer_token:
-    description: Bearer token, for example a Keycloak access token of a user with the C(admin) role.
-    type: str
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file with the CA certificate(s) used to verify the server's TLS certificate.
-    type: path
-  timeout:
-    description: Timeout in seconds of each HTTP request.
-    type: int
-    default: 10
-  retries:
-    description: Repeat requests that failed for a possibly temporary reason (refused, timeout, HTTP 5xx).
-    type: int
-    default: 0
-  delay:
-    description: Seconds between two attempts.
-    type: int
-    default: 3
+    description:
+      - Bearer token, sent in an C(Authorization) header of type C(Bearer), for example a Keycloak access token
+        of a user with the C(admin) role.
+      - Mutually exclusive with O(url_username).
+extends_documentation_fragment:
+  - medimg.pacs.http
+  - medimg.pacs.http.retry
 notes:
   - With O(state=absent) and O(mode=device) the device is deleted when the AE title is its only network AE;
     otherwise only that network AE is removed from the device.
@@ -166,7 +146,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import DicomWebError, HttpClient, validate_url
+from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (DicomWebError, http_argument_spec,
+                                                                         http_client_from_params, validate_url)
 from ansible_collections.medimg.pacs.plugins.module_utils.dcm4chee import (
     Dcm4cheeClient,
     ae_params_error,
@@ -252,28 +233,22 @@ def run_device(module, arc, aet):
 
 
 def main():
+    argument_spec = dict(
+        url=dict(type='str', required=True),
+        aet=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        mode=dict(type='str', default='device', choices=['device', 'unique']),
+        device_name=dict(type='str'),
+        host=dict(type='str'),
+        port=dict(type='int'),
+        description=dict(type='str'),
+        association_initiator=dict(type='bool', default=True),
+        association_acceptor=dict(type='bool', default=True),
+        installed=dict(type='bool', default=True),
+    )
+    argument_spec.update(http_argument_spec(retry=True))
     module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type='str', required=True),
-            aet=dict(type='str', required=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            mode=dict(type='str', default='device', choices=['device', 'unique']),
-            device_name=dict(type='str'),
-            host=dict(type='str'),
-            port=dict(type='int'),
-            description=dict(type='str'),
-            association_initiator=dict(type='bool', default=True),
-            association_acceptor=dict(type='bool', default=True),
-            installed=dict(type='bool', default=True),
-            url_username=dict(type='str'),
-            url_password=dict(type='str', no_log=True),
-            bearer_token=dict(type='str', no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            timeout=dict(type='int', default=10),
-            retries=dict(type='int', default=0),
-            delay=dict(type='int', default=3),
-        ),
+        argument_spec=argument_spec,
         mutually_exclusive=[('url_username', 'bearer_token')],
         supports_check_mode=True,
     )
@@ -283,11 +258,7 @@ def main():
         module.fail_json(msg=error)
     aet = params['aet'].strip(' ')
 
-    http = HttpClient(username=params['url_username'], password=params['url_password'],
-                      bearer_token=params['bearer_token'], validate_certs=params['validate_certs'],
-                      ca_path=params['ca_path'], timeout=params['timeout'], retries=params['retries'],
-                      delay=params['delay'])
-    arc = Dcm4cheeClient(http, params['url'])
+    arc = Dcm4cheeClient(http_client_from_params(params), params['url'])
     try:
         if params['mode'] == 'unique':
             result = run_unique(module, arc, aet)

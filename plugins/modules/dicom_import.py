@@ -51,26 +51,12 @@ options:
       - Instances are POSTed to C(<url>/studies).
     type: str
     required: true
+  # url_username, url_password, bearer_token, validate_certs, ca_path: from medimg.pacs.http;
+  # only the aliases are added here.
   url_username:
-    description: User name for HTTP basic authentication.
-    type: str
     aliases: [username]
   url_password:
-    description: Password for HTTP basic authentication.
-    type: str
     aliases: [password]
-  bearer_token:
-    description:
-      - OAuth2/OpenID bearer token, sent in an C(Authorization) header of type C(Bearer).
-        Mutually exclusive with O(url_username).
-    type: str
-  validate_certs:
-    description: Verify the server's TLS certificate (and host name) for C(https) URLs.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file with the CA certificate(s) that signed the server certificate.
-    type: path
   timeout:
     description: Socket timeout in seconds for each request (connect, send and answer).
     type: int
@@ -176,6 +162,8 @@ options:
     description: At most this many entries in each of RV(rejected), RV(non_dicom) and RV(duplicates).
     type: int
     default: 1000
+extends_documentation_fragment:
+  - medimg.pacs.http
 notes:
   - Supports check mode; it scans O(src), asks the PACS which instances exist and reports in
     RV(would_send) what would be sent, without sending anything.
@@ -354,6 +342,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import http_argument_spec
+
 try:
     from ansible_collections.medimg.pacs.plugins.module_utils.dicom_import import ImportOptions, run_import
     IMPORT_ERROR = None
@@ -362,35 +352,34 @@ except Exception:  # pylint: disable=broad-except  # pragma: no cover - a broken
 
 
 def main():
+    argument_spec = http_argument_spec()
+    argument_spec['url_username']['aliases'] = ['username']
+    argument_spec['url_password']['aliases'] = ['password']
+    argument_spec.update(
+        src=dict(type='path', required=True),
+        url=dict(type='str', required=True),
+        timeout=dict(type='int', default=120),
+        workers=dict(type='int', default=4),
+        batch_size=dict(type='int', default=50),
+        batch_bytes=dict(type='int', default=32 * 1024 * 1024),
+        retries=dict(type='int', default=3),
+        skip_existing=dict(type='bool', default=True),
+        server_type=dict(type='str', default='dicomweb', choices=['dicomweb', 'orthanc']),
+        orthanc_url=dict(type='str'),
+        recurse=dict(type='bool', default=True),
+        follow_symlinks=dict(type='bool', default=False),
+        include=dict(type='list', elements='str', default=[]),
+        exclude=dict(type='list', elements='str', default=[]),
+        max_instances=dict(type='int'),
+        max_seconds=dict(type='int'),
+        progress_file=dict(type='path'),
+        progress_interval=dict(type='float', default=5.0),
+        header_parser=dict(type='str', default='auto', choices=['auto', 'builtin', 'pydicom']),
+        fail_on_rejected=dict(type='bool', default=False),
+        report_limit=dict(type='int', default=1000),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            src=dict(type='path', required=True),
-            url=dict(type='str', required=True),
-            url_username=dict(type='str', aliases=['username']),
-            url_password=dict(type='str', no_log=True, aliases=['password']),
-            bearer_token=dict(type='str', no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            timeout=dict(type='int', default=120),
-            workers=dict(type='int', default=4),
-            batch_size=dict(type='int', default=50),
-            batch_bytes=dict(type='int', default=32 * 1024 * 1024),
-            retries=dict(type='int', default=3),
-            skip_existing=dict(type='bool', default=True),
-            server_type=dict(type='str', default='dicomweb', choices=['dicomweb', 'orthanc']),
-            orthanc_url=dict(type='str'),
-            recurse=dict(type='bool', default=True),
-            follow_symlinks=dict(type='bool', default=False),
-            include=dict(type='list', elements='str', default=[]),
-            exclude=dict(type='list', elements='str', default=[]),
-            max_instances=dict(type='int'),
-            max_seconds=dict(type='int'),
-            progress_file=dict(type='path'),
-            progress_interval=dict(type='float', default=5.0),
-            header_parser=dict(type='str', default='auto', choices=['auto', 'builtin', 'pydicom']),
-            fail_on_rejected=dict(type='bool', default=False),
-            report_limit=dict(type='int', default=1000),
-        ),
+        argument_spec=argument_spec,
         mutually_exclusive=[['bearer_token', 'url_username']],
         required_by={'url_password': 'url_username'},
         supports_check_mode=True,

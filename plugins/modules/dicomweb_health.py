@@ -75,50 +75,11 @@ options:
       bearer_token:
         description: Bearer token (for example an OAuth2/Keycloak access token).
         type: str
-  url_username:
-    description:
-      - User name for HTTP basic authentication (for example an entry of the Orthanc C(RegisteredUsers)).
-    type: str
-  url_password:
-    description:
-      - Password for HTTP basic authentication.
-    type: str
-  bearer_token:
-    description:
-      - Bearer token, sent in an C(Authorization) header of type C(Bearer) (for example a Keycloak access
-        token for DCM4CHEE).
-      - Mutually exclusive with O(url_username).
-    type: str
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate. Only set to V(false) on test systems.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file with the CA certificate(s) used to verify the server's TLS certificate.
-    type: path
   use_proxy:
     description:
       - Use the proxy defined in the environment (C(https_proxy), C(http_proxy), C(no_proxy)).
     type: bool
     default: true
-  timeout:
-    description:
-      - Timeout in seconds of each HTTP request.
-    type: int
-    default: 10
-  retries:
-    description:
-      - How many times a request is repeated after a failure that may be temporary (connection refused,
-        DNS failure, timeout, HTTP 5xx). Authentication, TLS and 4xx errors are not retried.
-    type: int
-    default: 0
-  delay:
-    description:
-      - Seconds to wait between two attempts.
-    type: int
-    default: 3
   study_uid:
     description:
       - Study Instance UID of a study known to exist; its WADO-RS metadata is fetched as an extra probe.
@@ -151,6 +112,9 @@ options:
         RV(healthy=false) and the details.
     type: bool
     default: true
+extends_documentation_fragment:
+  - medimg.pacs.http
+  - medimg.pacs.http.retry
 notes:
   - Check mode is supported; the round trip, which writes and deletes data, is skipped in check mode.
   - The module never reports a change (C(changed=false)), also after a round trip, which leaves no trace.
@@ -267,6 +231,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import http_argument_spec, http_auth_argument_spec
 from ansible_collections.medimg.pacs.plugins.module_utils.health import (
     endpoint_configs,
     probe_endpoint,
@@ -277,36 +242,29 @@ SERVER_TYPES = ['auto', 'orthanc', 'dcm4chee', 'generic']
 
 
 def main():
+    endpoint_spec = dict(
+        url=dict(type='str', required=True),
+        name=dict(type='str'),
+        study_uid=dict(type='str'),
+        roundtrip=dict(type='bool'),
+        server_type=dict(type='str', choices=SERVER_TYPES),
+        api_url=dict(type='str'),
+    )
+    endpoint_spec.update(http_auth_argument_spec())
+    argument_spec = dict(
+        url=dict(type='str'),
+        name=dict(type='str'),
+        endpoints=dict(type='list', elements='dict', options=endpoint_spec),
+        use_proxy=dict(type='bool', default=True),
+        study_uid=dict(type='str'),
+        roundtrip=dict(type='bool', default=False),
+        server_type=dict(type='str', default='auto', choices=SERVER_TYPES),
+        api_url=dict(type='str'),
+        fail_on_unhealthy=dict(type='bool', default=True),
+    )
+    argument_spec.update(http_argument_spec(retry=True))
     module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type='str'),
-            name=dict(type='str'),
-            endpoints=dict(type='list', elements='dict', options=dict(
-                url=dict(type='str', required=True),
-                name=dict(type='str'),
-                study_uid=dict(type='str'),
-                roundtrip=dict(type='bool'),
-                server_type=dict(type='str', choices=SERVER_TYPES),
-                api_url=dict(type='str'),
-                url_username=dict(type='str'),
-                url_password=dict(type='str', no_log=True),
-                bearer_token=dict(type='str', no_log=True),
-            )),
-            url_username=dict(type='str'),
-            url_password=dict(type='str', no_log=True),
-            bearer_token=dict(type='str', no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            use_proxy=dict(type='bool', default=True),
-            timeout=dict(type='int', default=10),
-            retries=dict(type='int', default=0),
-            delay=dict(type='int', default=3),
-            study_uid=dict(type='str'),
-            roundtrip=dict(type='bool', default=False),
-            server_type=dict(type='str', default='auto', choices=SERVER_TYPES),
-            api_url=dict(type='str'),
-            fail_on_unhealthy=dict(type='bool', default=True),
-        ),
+        argument_spec=argument_spec,
         mutually_exclusive=[('url', 'endpoints'), ('url_username', 'bearer_token')],
         required_one_of=[('url', 'endpoints')],
         supports_check_mode=True,

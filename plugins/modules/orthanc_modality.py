@@ -101,34 +101,9 @@ options:
       - DICOM timeout in seconds for connections from Orthanc to this modality; V(0) or unset uses the global
         C(DicomScuTimeout).
     type: int
-  url_username:
-    description: User name for HTTP basic authentication (an entry of the Orthanc C(RegisteredUsers)).
-    type: str
-  url_password:
-    description: Password for HTTP basic authentication.
-    type: str
-  bearer_token:
-    description: Bearer token, for an Orthanc behind an authorising proxy or plugin.
-    type: str
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file with the CA certificate(s) used to verify the server's TLS certificate.
-    type: path
-  timeout:
-    description: Timeout in seconds of each HTTP request.
-    type: int
-    default: 10
-  retries:
-    description: Repeat requests that failed for a possibly temporary reason (refused, timeout, HTTP 5xx).
-    type: int
-    default: 0
-  delay:
-    description: Seconds between two attempts.
-    type: int
-    default: 3
+extends_documentation_fragment:
+  - medimg.pacs.http
+  - medimg.pacs.http.retry
 notes:
   - The symbolic O(name) is what the Orthanc REST API uses (C(/modalities/{name}/store), C(/modalities/{name}/echo)).
 seealso:
@@ -191,7 +166,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import DicomWebError, HttpClient, validate_url
+from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (DicomWebError, http_argument_spec,
+                                                                         http_client_from_params, validate_url)
 from ansible_collections.medimg.pacs.plugins.module_utils.orthanc import (
     OrthancClient,
     desired_modality,
@@ -202,35 +178,29 @@ from ansible_collections.medimg.pacs.plugins.module_utils.orthanc import (
 
 
 def main():
+    argument_spec = dict(
+        url=dict(type='str', required=True),
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        aet=dict(type='str'),
+        host=dict(type='str'),
+        port=dict(type='int'),
+        manufacturer=dict(type='str', default='Generic'),
+        allow_echo=dict(type='bool'),
+        allow_find=dict(type='bool'),
+        allow_find_worklist=dict(type='bool'),
+        allow_get=dict(type='bool'),
+        allow_move=dict(type='bool'),
+        allow_store=dict(type='bool'),
+        allow_storage_commitment=dict(type='bool'),
+        allow_transcoding=dict(type='bool'),
+        use_dicom_tls=dict(type='bool', default=False),
+        local_aet=dict(type='str'),
+        dicom_timeout=dict(type='int'),
+    )
+    argument_spec.update(http_argument_spec(retry=True))
     module = AnsibleModule(
-        argument_spec=dict(
-            url=dict(type='str', required=True),
-            name=dict(type='str', required=True),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            aet=dict(type='str'),
-            host=dict(type='str'),
-            port=dict(type='int'),
-            manufacturer=dict(type='str', default='Generic'),
-            allow_echo=dict(type='bool'),
-            allow_find=dict(type='bool'),
-            allow_find_worklist=dict(type='bool'),
-            allow_get=dict(type='bool'),
-            allow_move=dict(type='bool'),
-            allow_store=dict(type='bool'),
-            allow_storage_commitment=dict(type='bool'),
-            allow_transcoding=dict(type='bool'),
-            use_dicom_tls=dict(type='bool', default=False),
-            local_aet=dict(type='str'),
-            dicom_timeout=dict(type='int'),
-            url_username=dict(type='str'),
-            url_password=dict(type='str', no_log=True),
-            bearer_token=dict(type='str', no_log=True),
-            validate_certs=dict(type='bool', default=True),
-            ca_path=dict(type='path'),
-            timeout=dict(type='int', default=10),
-            retries=dict(type='int', default=0),
-            delay=dict(type='int', default=3),
-        ),
+        argument_spec=argument_spec,
         required_if=[('state', 'present', ('aet', 'host', 'port'))],
         mutually_exclusive=[('url_username', 'bearer_token')],
         supports_check_mode=True,
@@ -240,11 +210,7 @@ def main():
     if error:
         module.fail_json(msg=error)
 
-    http = HttpClient(username=params['url_username'], password=params['url_password'],
-                      bearer_token=params['bearer_token'], validate_certs=params['validate_certs'],
-                      ca_path=params['ca_path'], timeout=params['timeout'], retries=params['retries'],
-                      delay=params['delay'])
-    orthanc = OrthancClient(http, params['url'])
+    orthanc = OrthancClient(http_client_from_params(params), params['url'])
     name = params['name']
     try:
         current = orthanc.get_modality(name)

@@ -154,7 +154,7 @@ class Load:
         return len(set(self.stored) - found), len(found)
 
     def run(self):
-        threads = [threading.Thread(target=self.worker, daemon=True) for _ in range(self.args.workers)]
+        threads = [threading.Thread(target=self.worker, daemon=True) for dummy in range(self.args.workers)]
         for t in threads:
             t.start()
         for t in threads:

@@ -9,18 +9,14 @@ repository root (the committed link ``.collections/ansible_collections/medimg/pa
 from __future__ import absolute_import, division, print_function
 
 import copy
-import datetime
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -31,70 +27,23 @@ _COLLECTIONS = os.path.join(REPO_ROOT, '.collections')
 if os.path.isdir(os.path.join(_COLLECTIONS, 'ansible_collections')) and _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from helpers_common import (  # noqa: E402  pylint: disable=wrong-import-position
+    LoopbackHttpServer,
+    free_port,
+    make_handler,
+    self_signed_cert,
+    server_tls_context,
+)
+
 FIXTURES = os.path.join(HERE, 'fixtures')
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on (bound, then closed)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 @pytest.fixture
 def closed_port():
     return free_port()
-
-
-class _Server:
-    def __init__(self, handler_class, tls_context=None):
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), handler_class)
-        self.httpd.daemon_threads = True
-        if tls_context is not None:
-            self.httpd.socket = tls_context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.1})
-        self.thread.daemon = True
-        self.thread.start()
-
-    @property
-    def base(self):
-        return '%s://127.0.0.1:%d' % ('https' if isinstance(self.httpd.socket, ssl.SSLSocket) else 'http', self.port)
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
-def make_handler(respond):
-    """Handler class calling ``respond(handler) -> (status, headers, body_bytes)`` for every method."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = 'HTTP/1.1'
-
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-        def _handle(self):
-            length = int(self.headers.get('Content-Length') or 0)
-            self.request_body = self.rfile.read(length) if length else b''
-            status, headers, body = respond(self)
-            try:
-                self.send_response(status)
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                pass
-
-        do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-    return Handler
 
 
 @pytest.fixture
@@ -103,42 +52,13 @@ def http_server():
     servers = []
 
     def start(respond, tls_context=None):
-        server = _Server(make_handler(respond), tls_context)
+        server = LoopbackHttpServer(make_handler(respond), tls_context)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.stop()
-
-
-def _self_signed(tmpdir):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u'medimg-selfsigned-test')])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(u'localhost'),
-                                                        x509.IPAddress(ipaddress.ip_address(u'127.0.0.1'))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path = os.path.join(tmpdir, 'cert.pem')
-    key_path = os.path.join(tmpdir, 'key.pem')
-    with open(cert_path, 'wb') as handle:
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, 'wb') as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 @pytest.fixture
@@ -148,9 +68,8 @@ def tls_server(http_server, tmp_path):
     Returns (server, ca_path) where ca_path is the self-signed certificate (a valid trust anchor).
     """
     pytest.importorskip('cryptography')
-    cert_path, key_path = _self_signed(str(tmp_path))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
+    cert_path, key_path = self_signed_cert(str(tmp_path), u'medimg-selfsigned-test', dns_names=[u'localhost'])
+    context = server_tls_context(cert_path, key_path)
 
     def respond(_handler):
         return 200, {'Content-Type': 'application/dicom+json'}, b'[]'

@@ -7,12 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
 
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -22,6 +21,7 @@ _COLLECTIONS = os.path.join(_ROOT, '.collections')
 if os.path.isdir(_COLLECTIONS) and _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 
+from helpers_common import LoopbackHttpServer, free_port, self_signed_cert, server_tls_context  # noqa: E402
 from ansible_collections.medimg.pacs.plugins.module_utils import dicom_import as di  # noqa: E402
 from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import parse_multipart_related  # noqa: E402
 
@@ -200,16 +200,10 @@ class FakePacs:
 @pytest.fixture
 def pacs():
     fake = FakePacs()
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), fake.handler())
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
-    thread.daemon = True
-    thread.start()
-    fake.url = 'http://127.0.0.1:%d/dicom-web' % httpd.server_address[1]
+    server = LoopbackHttpServer(fake.handler(), poll_interval=0.05)
+    fake.url = server.base + '/dicom-web'
     yield fake
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    server.stop()
 
 
 def run(src, url, **kwargs):
@@ -322,10 +316,7 @@ def test_unauthorized_is_fatal_with_a_clear_message(pacs, tree):
 
 
 def test_connection_refused():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_port()
     src = tempfile.mkdtemp()
     write_instance(os.path.join(src, 'a.dcm'), generate_uid(), generate_uid(), generate_uid())
     summary, error, kind = run(src, 'http://127.0.0.1:%d/dicom-web' % port)
@@ -422,53 +413,16 @@ def test_unreadable_header_is_rejected_not_sent(pacs, tree):
 # ---------------------------------------------------------------------------------------------
 # TLS and redirects
 # ---------------------------------------------------------------------------------------------
-def _self_signed_cert(directory):
-    import datetime
-    import ipaddress
-    x509 = pytest.importorskip('cryptography.x509')
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, u'medimg-import-test')])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(u'127.0.0.1'))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = os.path.join(directory, 'cert.pem'), os.path.join(directory, 'key.pem')
-    with open(cert_path, 'wb') as handle:
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
-    with open(key_path, 'wb') as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls_pacs(tmp_path):
-    import ssl
-    cert_path, key_path = _self_signed_cert(str(tmp_path))
+    pytest.importorskip('cryptography.x509')
+    cert_path, key_path = self_signed_cert(str(tmp_path), u'medimg-import-test')
     fake = FakePacs()
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), fake.handler())
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
-    thread.daemon = True
-    thread.start()
-    fake.url = 'https://127.0.0.1:%d/dicom-web' % httpd.server_address[1]
+    server = LoopbackHttpServer(fake.handler(), server_tls_context(cert_path, key_path), poll_interval=0.05)
+    fake.url = server.base + '/dicom-web'
     fake.ca = cert_path
     yield fake
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    server.stop()
 
 
 def test_tls_verification(tls_pacs, tree):
@@ -500,21 +454,16 @@ def test_redirect_is_reported_not_followed(tree):
 
         do_GET = do_POST = _go
 
-    httpd = ThreadingHTTPServer(('127.0.0.1', 0), Redirect)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={'poll_interval': 0.05})
-    thread.daemon = True
-    thread.start()
+    server = LoopbackHttpServer(Redirect, poll_interval=0.05)
     try:
         src, _uids, _studies = tree
-        url = 'http://127.0.0.1:%d/dicom-web' % httpd.server_address[1]
+        url = server.base + '/dicom-web'
         for skip in (True, False):
             summary, error, _kind = run(src, url, skip_existing=skip)
             assert 'HTTP 301 redirect' in error and 'https://pacs.invalid/dicom-web' in error
             assert summary['sent'] == 0 and summary['rejected_count'] == 0
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+        server.stop()
 
 
 def test_check_mode_writes_no_progress(pacs, tree, tmp_path):

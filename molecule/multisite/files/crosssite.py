@@ -63,12 +63,12 @@ def send(s, url, modality, orthanc_study):
 
 
 def qido(s, url, study_uid, attempts=15):
-    for _ in range(attempts):
+    for attempt in range(attempts):  # noqa: B007 (bounded wait)
         resp = s.get(url + "/dicom-web/studies", params={"StudyInstanceUID": study_uid},
                      headers={"Accept": "application/dicom+json"}, timeout=TIMEOUT)
         if resp.status_code == 200 and resp.content and len(resp.json()) == 1:
             return True
-        time.sleep(1)
+        time.sleep(1 + 0 * attempt)
     return False
 
 

@@ -13,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 
+from ._unit import free_port  # shared with the unit tests; conftest and helpers.scp import it from here
+
 ORTHANC_BINARY_CANDIDATES = ('/usr/sbin/Orthanc', '/usr/bin/Orthanc', '/usr/local/bin/Orthanc')
 DICOMWEB_PLUGIN_GLOBS = (
     '/usr/share/orthanc/plugins/libOrthancDicomWeb.so*',
@@ -20,14 +22,6 @@ DICOMWEB_PLUGIN_GLOBS = (
     '/usr/lib/*/orthanc/plugins/libOrthancDicomWeb.so*',
     '/usr/local/share/orthanc/plugins/libOrthancDicomWeb.so*',
 )
-
-
-def free_port():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 def find_orthanc():
