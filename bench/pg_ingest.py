@@ -211,7 +211,7 @@ def ingest(host, port, files, clients, mode="instances", time_limit=120.0, auth=
             with lock:
                 if not queue:
                     break
-                _, path = queue.pop(0)
+                path = queue.pop(0)[1]
             data = path.read_bytes()
             if mode == "stow":
                 boundary = "b-%s" % uuid.uuid4().hex
@@ -244,7 +244,7 @@ def ingest(host, port, files, clients, mode="instances", time_limit=120.0, auth=
         conn.close()
 
     started = time.time()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, daemon=True) for _client in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -316,7 +316,7 @@ def run_variant(workdir, name, files, clients, mode, time_limit, profile=False):
             if sampler:
                 sampler.start()
             load0 = os.getloadavg()[0]
-            stored, elapsed, _ = ingest("127.0.0.1", server.http_port, files[1:], clients, mode, time_limit)
+            stored, elapsed = ingest("127.0.0.1", server.http_port, files[1:], clients, mode, time_limit)[:2]
             if sampler:
                 sampler.stop_flag.set()
                 sampler.join(5)
@@ -368,7 +368,7 @@ def main():
                 pgset[k] = v
     files = ct_files(args.count + 1, args.size)
     log("data: %d x %dx%d CT, %.1f MiB" % (len(files), args.size, args.size,
-                                          sum(f.stat().st_size for f in files) / 1048576.0))
+                                           sum(f.stat().st_size for f in files) / 1048576.0))
     workdir = tempfile.mkdtemp(prefix="medimg-bench-pg-")
     os.chmod(workdir, 0o755)
     results = []

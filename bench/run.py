@@ -142,7 +142,7 @@ def qido_latency(make_client, n=40, time_limit=60):
                 break
             path = q % (i * 37 % 100) if "%06d" in q else q
             t = time.perf_counter()
-            status, _ = client.request("GET", path, headers={"Accept": "application/dicom+json"})
+            status = client.request("GET", path, headers={"Accept": "application/dicom+json"})[0]
             times.append((time.perf_counter() - t) * 1000.0)
             if status not in (200, 204):
                 raise RuntimeError("QIDO %s: HTTP %d" % (path, status))
@@ -199,7 +199,7 @@ def import_compare(count, size):
             out["links"].append(row)
             log("import over %s: naive %.1f inst/s, dicom_import %.1f inst/s sending (%.1f incl. ansible "
                 "start-up): %.1fx" % (link, row["naive_ips"], row["module_ips"], row["module_wall_ips"],
-                                     row["ratio"]))
+                                      row["ratio"]))
         return out
     finally:
         shutil.rmtree(str(workdir), ignore_errors=True)
@@ -222,7 +222,7 @@ def report(res, path_md, path_png):
              "| target | clients | instances/s | stored/sent | load1 |", "|---|---:|---:|---:|---:|"]
     for r in res["ingest"]:
         lines.append("| %s | %d | %.1f | %d/%d | %.2f |" % (r["target"], r["clients"], r["ips"], r["stored"],
-                                                          r["sent"], r["load1"]))
+                                                            r["sent"], r["load1"]))
     lines += ["", "Ratios (same run):", ""]
     for k, v in res["ratios"].items():
         lines.append("- %s: **%s**" % (k, v))
@@ -233,7 +233,7 @@ def report(res, path_md, path_png):
             continue
         for q, m in v["queries"].items():
             lines.append("| %s | %d | %s | %.1f | %.1f | %d |" % (v["target"], v["studies"], q, m["p50_ms"],
-                                                                m["p95_ms"], m["n"]))
+                                                                  m["p95_ms"], m["n"]))
     fills = ["%s: %d/%d acknowledged in %.0f s" % (k, v["acknowledged"], v["sent"], v["elapsed"])
              for k, v in res["qido"].items() if "queries" not in v]
     if fills:
@@ -251,7 +251,7 @@ def report(res, path_md, path_png):
                   "| dicom_import, whole ansible command | ratio (sending) |", "|---|---:|---:|---:|---:|"]
         for row in i["links"]:
             lines.append("| %s | %.1f | %.1f | %.1f | **%.1fx** |" % (row["link"], row["naive_ips"], row["module_ips"],
-                                                                   row["module_wall_ips"], row["ratio"]))
+                                                                      row["module_wall_ips"], row["ratio"]))
     lines += ["", "Total bench wall time: %.0f s. Raw figures: `%s`." % (res["wall_s"], res["raw"]), ""]
     path_md.write_text("\n".join(lines))
     try:
@@ -262,7 +262,8 @@ def report(res, path_md, path_png):
         log("matplotlib missing (pip install -r bench/requirements.txt): no plot")
         return
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    targets = sorted({r["target"] for r in res["ingest"]}, key=lambda t: [r["target"] for r in res["ingest"]].index(t))
+    order = [r["target"] for r in res["ingest"]]
+    targets = sorted(set(order), key=order.index)
     width = 0.8 / max(len(targets), 1)
     for i, t in enumerate(targets):
         xs, ys = [], []
@@ -316,9 +317,9 @@ def main():
     try:
         lk.lab("destroy", inventory)            # a fresh host: the first converge is a real one
         lk.lab("up", inventory)
-        first, recap1, _ = lk.converge(inventory)
+        first, recap1 = lk.converge(inventory)[:2]
         log("first converge %.0f s %s" % (first, recap1))
-        second, recap2, _ = lk.converge(inventory)
+        second, recap2 = lk.converge(inventory)[:2]
         log("idempotent re-run %.0f s %s" % (second, recap2))
         res["converge"] = {"first_s": round(first, 1), "second_s": round(second, 1),
                            "first_changed": sum(r["changed"] for r in recap1.values()),
@@ -331,7 +332,7 @@ def main():
             viewer = lk.secret(CRED_DIR, "viewer_password")
             targets.append(("nginx+TLS+auth (roles)", lambda: lk.Http(ip, 443, "viewer", viewer, tls=True)))
         targets.append(("direct Orthanc (roles)", lambda: lk.Http(ip, 8042, "admin", admin)))
-        targets.append(("stock Orthanc (SQLite)", lambda: stock.client()))
+        targets.append(("stock Orthanc (SQLite)", stock.client))
         for name, mk in targets:
             lk.wait_http(mk(), "/dicom-web/studies?limit=1", timeout=120)
         template = lk.template(512, 512)

@@ -78,8 +78,8 @@ options:
         of a user with the C(admin) role.
       - Mutually exclusive with O(url_username).
 extends_documentation_fragment:
-  - medimg.pacs.http
-  - medimg.pacs.http.retry
+  - medimg.pacs.http_api
+  - medimg.pacs.http_api.retry
 notes:
   - With O(state=absent) and O(mode=device) the device is deleted when the AE title is its only network AE;
     otherwise only that network AE is removed from the device.
@@ -147,7 +147,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (DicomWebError, http_argument_spec,
-                                                                         http_client_from_params, validate_url)
+                                                                           http_client_from_params, validate_url)
 from ansible_collections.medimg.pacs.plugins.module_utils.dcm4chee import (
     Dcm4cheeClient,
     ae_params_error,

@@ -51,7 +51,7 @@ options:
       - Instances are POSTed to C(<url>/studies).
     type: str
     required: true
-  # url_username, url_password, bearer_token, validate_certs, ca_path: from medimg.pacs.http;
+  # url_username, url_password, bearer_token, validate_certs, ca_path: from medimg.pacs.http_api;
   # only the aliases are added here.
   url_username:
     aliases: [username]
@@ -163,7 +163,7 @@ options:
     type: int
     default: 1000
 extends_documentation_fragment:
-  - medimg.pacs.http
+  - medimg.pacs.http_api
 notes:
   - Supports check mode; it scans O(src), asks the PACS which instances exist and reports in
     RV(would_send) what would be sent, without sending anything.

@@ -113,8 +113,8 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
-  - medimg.pacs.http
-  - medimg.pacs.http.retry
+  - medimg.pacs.http_api
+  - medimg.pacs.http_api.retry
 notes:
   - Check mode is supported; the round trip, which writes and deletes data, is skipped in check mode.
   - The module never reports a change (C(changed=false)), also after a round trip, which leaves no trace.

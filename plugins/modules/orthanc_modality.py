@@ -102,8 +102,8 @@ options:
         C(DicomScuTimeout).
     type: int
 extends_documentation_fragment:
-  - medimg.pacs.http
-  - medimg.pacs.http.retry
+  - medimg.pacs.http_api
+  - medimg.pacs.http_api.retry
 notes:
   - The symbolic O(name) is what the Orthanc REST API uses (C(/modalities/{name}/store), C(/modalities/{name}/echo)).
 seealso:
@@ -167,7 +167,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (DicomWebError, http_argument_spec,
-                                                                         http_client_from_params, validate_url)
+                                                                           http_client_from_params, validate_url)
 from ansible_collections.medimg.pacs.plugins.module_utils.orthanc import (
     OrthancClient,
     desired_modality,

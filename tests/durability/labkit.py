@@ -38,7 +38,8 @@ def run(cmd, timeout, check=True, env=None):
     full_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PYTHONDONTWRITEBYTECODE="1",
                     PATH=str(VENV_BIN) + os.pathsep + os.environ.get("PATH", ""))
     full_env.update(env or {})
-    res = subprocess.run(cmd, cwd=str(ROOT), timeout=timeout, capture_output=True, text=True, env=full_env)
+    res = subprocess.run(cmd, cwd=str(ROOT), timeout=timeout, capture_output=True, text=True, env=full_env,
+                         check=False)
     if check and res.returncode != 0:
         raise RuntimeError("%s failed (rc=%d):\n%s\n%s" % (" ".join(map(str, cmd)), res.returncode,
                                                            res.stdout[-4000:], res.stderr[-2000:]))
@@ -57,7 +58,7 @@ def converge(inventory, playbook="site.yml", timeout=900, extra=None):
     wall = time.time() - started
     if res.returncode != 0:
         raise RuntimeError("%s failed (rc=%d):\n%s\n%s" % (playbook, res.returncode, res.stdout[-5000:],
-                                                          res.stderr[-2000:]))
+                                                           res.stderr[-2000:]))
     recap = {}
     for m in re.finditer(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
                          res.stdout, re.M):
@@ -100,7 +101,7 @@ class Http:
         hdrs = {"Authorization": self.auth}
         hdrs.update(headers or {})
         last = None
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             if self.conn is None:
                 self.conn = self._connect()
             try:
@@ -130,7 +131,7 @@ def wait_http(client, path="/system", timeout=120):
     last = None
     while time.time() < deadline:
         try:
-            status, _ = client.request("GET", path, attempts=1)
+            status = client.request("GET", path, attempts=1)[0]
             if status == 200:
                 return True
             last = status
@@ -243,7 +244,7 @@ def stow(make_client, items, clients=4, batch=1, time_limit=120.0, stop=None, pa
         client.close()
 
     started = time.time()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, daemon=True) for _client in range(clients)]
     for t in threads:
         t.start()
     for t in threads:

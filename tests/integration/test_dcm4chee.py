@@ -198,15 +198,15 @@ def test_preflight_stops_without_archives(lab, workdir):
 @pytest.mark.parametrize("aet", ["THIS_AE_IS_TOO_LONG", "BAD\\AE", ""])
 def test_preflight_rejects_bad_ae_titles(lab, workdir, aet):
     rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"], dcm4chee_aet=aet)),
-                           "preflight-aet")
+                                 "preflight-aet")
     assert rc != 0
     assert "dcm4chee_aet must be 1 to 16 characters" in out, out[-3000:]
 
 
 def test_preflight_rejects_default_passwords(lab, workdir):
     rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"],
-                                                               dcm4chee_ldap_admin_password="secret")),
-                           "preflight-pw")
+                                                                     dcm4chee_ldap_admin_password="secret")),
+                                 "preflight-pw")
     assert rc != 0
     assert "dcm4chee_ldap_admin_password must be set" in out, out[-3000:]
 
@@ -279,7 +279,7 @@ def test_ldap_archive_ldifs_edited_from_inventory(lab, workdir, arc_zip):
 def test_archive_checksum_mismatch_stops(lab, workdir, arc_zip):
     bad = dict(arc_zip, dcm4chee_arc_archive_checksum="sha256:" + "0" * 64)
     rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"], **bad)),
-                           "ldap-arc-badsum")
+                                 "ldap-arc-badsum")
     assert rc != 0 and "does not match dcm4chee_arc_archive_checksum" in out, out[-3000:]
 
 

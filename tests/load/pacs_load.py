@@ -1,6 +1,6 @@
-#!/usr/bin/env python3
 """Bounded mixed DICOMweb load (STOW-RS + QIDO-RS) against one front door; counts every failure.
 
+Run as: python tests/load/pacs_load.py --url https://<front door>/dicom-web/ --user <user> [...]
 Used by molecule/multisite/verify.yml: it runs while playbooks/rolling-update.yml restarts the
 Orthanc nodes behind the front door, and must finish with zero failed requests.
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Cross-site checks of the multisite scenario, from the controller against its own containers.
 
   1. store a new study on site A (node A1), send it to site B by AE title
@@ -63,12 +62,13 @@ def send(s, url, modality, orthanc_study):
 
 
 def qido(s, url, study_uid, attempts=15):
-    for attempt in range(attempts):  # noqa: B007 (bounded wait)
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(1)
         resp = s.get(url + "/dicom-web/studies", params={"StudyInstanceUID": study_uid},
                      headers={"Accept": "application/dicom+json"}, timeout=TIMEOUT)
         if resp.status_code == 200 and resp.content and len(resp.json()) == 1:
             return True
-        time.sleep(1 + 0 * attempt)
     return False
 
 

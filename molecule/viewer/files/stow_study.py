@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate a small synthetic CT series and store it with STOW-RS.
 
 Pixels are a non-trivial phantom (ellipses of different densities plus a gradient) so that a

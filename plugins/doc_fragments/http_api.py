@@ -11,8 +11,8 @@ class ModuleDocFragment(object):
     """HTTP connection options of the modules that talk to a PACS over HTTP(S).
 
     The matching argument spec is ``http_argument_spec()`` in
-    ``plugins/module_utils/dicomweb.py``: ``medimg.pacs.http`` documents
-    ``http_argument_spec()``, ``medimg.pacs.http`` plus ``medimg.pacs.http.retry``
+    ``plugins/module_utils/dicomweb.py``: ``medimg.pacs.http_api`` documents
+    ``http_argument_spec()``, ``medimg.pacs.http_api`` plus ``medimg.pacs.http_api.retry``
     document ``http_argument_spec(retry=True)``. A module overrides an option (for
     example to add aliases) by documenting it again; its keys win over the fragment's.
     """
