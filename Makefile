@@ -65,7 +65,7 @@ demo: lab-up
 	ansible-playbook -i $(INVENTORY) playbooks/lab-summary.yml
 
 ## ---- tests ---------------------------------------------------------------------------
-test: venv test-deps image lint sanity pytest
+test: venv test-deps image lint sanity units pytest
 
 lint: venv
 	yamllint -s .
