@@ -29,14 +29,17 @@ def test_build_install_and_use(tmp_path):
         assert not any(n == never or n.startswith(never + "/") for n in names), never
 
     # install it somewhere else and use it from a directory that knows nothing of this checkout
+    # (with a configuration of its own: this checkout's ansible.cfg already resolves medimg.pacs,
+    # and ansible-galaxy would find it "already installed" there)
     dest = tmp_path / "collections"
-    res = _run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "-p", str(dest),
-                str(tarballs[0])], cwd=str(tmp_path))
-    assert res.returncode == 0, res.stdout + res.stderr
     cfg = tmp_path / "ansible.cfg"
     cfg.write_text("[defaults]\ncollections_path = %s\n" % dest)
     env = dict(os.environ, ANSIBLE_CONFIG=str(cfg))
     env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    res = _run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
+                "-p", str(dest), str(tarballs[0])], cwd=str(tmp_path), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (dest / "ansible_collections" / "medimg" / "pacs" / "MANIFEST.json").exists(), res.stdout
     res = _run([str(BIN / "ansible-doc"), "medimg.pacs.orthanc_modality"], cwd=str(tmp_path), env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     assert str(dest) in res.stdout, res.stdout  # documented from the installed copy
