@@ -155,9 +155,7 @@ class Orthanc(fx.OrthancProcess):
         self.extra = extra or {}
         self.pg = pg
 
-    def start(self):
-        cfgdir = self.workdir / "config"
-        cfgdir.mkdir(parents=True, exist_ok=True)
+    def config(self):
         config = {
             "Name": "MEDIMG_BENCH",
             "StorageDirectory": str(self.workdir / "storage"),
@@ -171,21 +169,7 @@ class Orthanc(fx.OrthancProcess):
         if self.pg:
             config["PostgreSQL"] = self.pg
         config.update(self.extra)
-        (cfgdir / "orthanc.json").write_text(json.dumps(config, indent=2))
-        self.log = open(self.workdir / "orthanc.log", "wb")
-        self.proc = subprocess.Popen([fx.ORTHANC_BIN, str(cfgdir)], cwd=str(self.workdir), stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + fx.START_TIMEOUT
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("Orthanc exited: %s" % self.log_text())
-            try:
-                self.get("/system")
-                return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("Orthanc did not start: %s" % self.log_text())
+        return config
 
 
 # -- load ------------------------------------------------------------------------------------------

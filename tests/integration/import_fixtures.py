@@ -76,10 +76,9 @@ class OrthancProcess:
         self.log = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self):
-        cfgdir = self.workdir / "config"
-        cfgdir.mkdir(parents=True, exist_ok=True)
-        config = {
+    def config(self):
+        """The orthanc.json of this process (subclasses, e.g. the benchmarks, give their own)."""
+        return {
             "Name": "MEDIMG_IMPORT_TEST",
             "StorageDirectory": str(self.workdir / "storage"),
             "IndexDirectory": str(self.workdir / "index"),
@@ -100,7 +99,11 @@ class OrthancProcess:
             "HttpsVerifyPeers": False,
             "DicomServerEnabled": False,
         }
-        (cfgdir / "orthanc.json").write_text(json.dumps(config, indent=2))
+
+    def start(self):
+        cfgdir = self.workdir / "config"
+        cfgdir.mkdir(parents=True, exist_ok=True)
+        (cfgdir / "orthanc.json").write_text(json.dumps(self.config(), indent=2))
         self.log = open(self.workdir / "orthanc.log", "wb")
         self.proc = subprocess.Popen([ORTHANC_BIN, str(cfgdir)], cwd=str(self.workdir),
                                      stdout=self.log, stderr=subprocess.STDOUT,
