@@ -12,15 +12,22 @@ Steps, all in one run so the figures share the machine's conditions:
 2. A stock distribution Orthanc on the host (``/usr/sbin/Orthanc`` with a copy of ``/etc/orthanc``,
    only ports, directories and credentials changed) next to the converged one.
 3. Ingest of realistic CT (tests/samples.py, 512x512 16-bit, fresh UIDs per run) with STOW-RS at
-   1 and 4 client connections: through nginx+TLS+auth (when the front door is deployed), directly
-   to the converged Orthanc (PostgreSQL index), and to the stock Orthanc (SQLite index).
-4. QIDO-RS study search p50/p95 with 100 and with 10,000 studies (tiny 8x8 instances).
-5. ``medimg.pacs.dicom_import`` vs a one-file-at-a-time uploader (bench/import_compare.py).
+   1 and 4 client connections: through the front door (nginx+TLS+login as `uploader`, keeping the
+   session cookie like a browser, and once with Basic credentials only), directly to the converged
+   Orthanc (PostgreSQL index), and to the stock Orthanc (SQLite index).
+4. WADO-RS frame retrieval (frame 1 of the CT instances just ingested) at 1 and 4 clients: through
+   the front door as `viewer` (cookie; Basic only) and directly to Orthanc.
+5. QIDO-RS study search p50/p95 with 100 and with 10,000 studies (tiny 8x8 instances).
+6. ``medimg.pacs.dicom_import`` vs a one-file-at-a-time uploader (bench/import_compare.py).
+
+Every front-door and direct measurement also records the CPU seconds of nginx, the front door's
+authentication service, Orthanc and PostgreSQL inside the container (/proc), and the client's own.
 
 Writes bench/results/latest.md, bench/results/latest.png and bench/results/raw/run-*.json.
 Traffic goes only to the bench container and to loopback. Every loop is bounded in count and time.
 """
 import argparse
+import io
 import json
 import os
 import pathlib
@@ -38,12 +45,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import labkit as lk  # noqa: E402
+import httpbench as hb  # noqa: E402
 
 BENCH_INV = ROOT / "bench" / "inventory"
 CRED_DIR = ROOT / "bench" / "results" / "raw" / ".credentials"
 CONTAINER, NETWORK = "medimg-bench-pacs1", "medimg-bench"
-FRONT_DOOR_READY = (ROOT / "roles" / "nginx" / "tasks" / "main.yml", ROOT / "playbooks" / "nginx.yml",
-                    pathlib.Path("/tmp/helper3.done"))
+FRONT_DOOR_READY = (ROOT / "roles" / "nginx" / "tasks" / "main.yml", ROOT / "playbooks" / "nginx.yml")
+FD_COOKIE, FD_BASIC = "nginx+TLS+login, cookie", "nginx+TLS+login, Basic only"
+DIRECT, STOCK = "direct Orthanc (roles)", "stock Orthanc (SQLite)"
 T0 = time.time()
 
 
@@ -110,19 +119,68 @@ class StockOrthanc:
 
 
 # -- measurements ------------------------------------------------------------------------------------
-def ingest_matrix(targets, template, count, clients_list, time_limit):
-    rows = []
+def per_request_ms(cpu, n):
+    return {k: round(v * 1000.0 / n, 2) for k, v in cpu.items()} if cpu and n else None
+
+
+def ingest_matrix(targets, template, count, clients_list, time_limit, cpu=None):
+    """STOW-RS `count` fresh CT slices per (clients, target). targets: [(name, make_client, in_container)].
+
+    Returns (rows, refs): refs are (study, series, sop) of the instances the converged Orthanc
+    acknowledged, for the WADO-RS frame retrieval."""
+    from pydicom import dcmread
+
+    rows, refs = [], []
     for clients in clients_list:
-        for name, make_client in targets:
+        for name, make_client, in_container in targets:
             items = lk.make_instances(template, 1, count, "I%s%d" % (name[:3].upper(), clients))
             load = os.getloadavg()[0]
-            acked, elapsed, errors = lk.stow(make_client, items, clients=clients, batch=1, time_limit=time_limit)
+            tracked = hb.Tracking(make_client)
+            meter = cpu.start() if (cpu and in_container) else None
+            acked, elapsed, errors = lk.stow(tracked, items, clients=clients, batch=1, time_limit=time_limit)
+            used = meter.stop() if meter else None
             rate = len(acked) / elapsed if elapsed else 0.0
-            rows.append({"target": name, "clients": clients, "stored": len(acked), "sent": len(items),
-                         "elapsed": round(elapsed, 2), "ips": round(rate, 1), "errors": len(errors),
-                         "load1": round(load, 2)})
-            log("ingest %-22s %d client(s): %4d/%d in %6.1f s = %6.1f inst/s%s"
-                % (name, clients, len(acked), len(items), elapsed, rate,
+            row = {"target": name, "clients": clients, "stored": len(acked), "sent": len(items),
+                   "elapsed": round(elapsed, 2), "ips": round(rate, 1), "errors": len(errors),
+                   "first_error": errors[0] if errors else None, "load1": round(load, 2),
+                   "http": tracked.stats(), "cpu_s": used, "cpu_ms_per_request": per_request_ms(used, len(acked))}
+            rows.append(row)
+            if in_container:
+                done = set(acked)
+                for sop, study, data in items:
+                    if sop in done:
+                        refs.append((study, dcmread(io.BytesIO(data), stop_before_pixels=True).SeriesInstanceUID, sop))
+            log("ingest %-27s %d client(s): %4d/%d in %6.1f s = %6.1f inst/s%s%s"
+                % (name, clients, len(acked), len(items), elapsed, rate, cpu_text(used, len(acked)),
+                   (" (%d errors, first %s)" % (len(errors), errors[0])) if errors else ""))
+    return rows, refs
+
+
+def cpu_text(used, n):
+    if not used or not n:
+        return ""
+    return "; CPU ms/request " + ", ".join("%s %.1f" % (k, v * 1000.0 / n) for k, v in used.items() if v)
+
+
+def wado_matrix(targets, refs, clients_list, count, time_limit, min_bytes, cpu=None):
+    """WADO-RS frame 1 of `refs`, `count` requests per (clients, target), round-robin over refs."""
+    rows = []
+    for clients in clients_list:
+        for name, make_client, in_container in targets:
+            load = os.getloadavg()[0]
+            tracked = hb.Tracking(make_client)
+            meter = cpu.start() if (cpu and in_container) else None
+            got, elapsed, errors, nbytes = hb.frames(tracked, refs, clients, count, time_limit, min_bytes)
+            used = meter.stop() if meter else None
+            rate = got / elapsed if elapsed else 0.0
+            rows.append({"target": name, "clients": clients, "frames": got, "requested": count,
+                         "elapsed": round(elapsed, 2), "fps": round(rate, 1),
+                         "mib_s": round(nbytes / 1048576.0 / elapsed, 1) if elapsed else 0.0,
+                         "errors": len(errors), "first_error": errors[0] if errors else None,
+                         "load1": round(load, 2), "http": tracked.stats(), "cpu_s": used,
+                         "cpu_ms_per_request": per_request_ms(used, got)})
+            log("wado   %-27s %d client(s): %4d/%d frames in %6.1f s = %6.1f frames/s%s%s"
+                % (name, clients, got, count, elapsed, rate, cpu_text(used, got),
                    (" (%d errors, first %s)" % (len(errors), errors[0])) if errors else ""))
     return rows
 
@@ -162,14 +220,14 @@ def qido_bench(targets, studies_total, time_limit):
         if need > 0:
             items = lk.make_instances(tiny, need, 1, "Q" if level == 100 else "R", patient_prefix="QIDO")
             # the first 100 patients are QIDO-Q-000000..99, the ones queried by PatientID
-            direct = dict(targets)["direct Orthanc (roles)"]
+            direct = dict((n, mk) for n, mk, *_ in targets)[DIRECT]
             acked, elapsed, errors = lk.stow(direct, items, clients=4, batch=25, time_limit=time_limit)
             have += len(acked)
             results["fill %d" % level] = {"sent": len(items), "acknowledged": len(acked), "errors": len(errors),
                                           "elapsed": round(elapsed, 1)}
             log("qido fill: +%d/%d studies acknowledged in %.1f s (%.0f/s), %d failed requests; %d in total"
                 % (len(acked), len(items), elapsed, len(acked) / max(elapsed, 0.001), len(errors), have))
-        for name, make_client in targets:
+        for name, make_client, *_ in targets:
             res = qido_latency(make_client)
             results["%s @ %d" % (name, have)] = {"target": name, "studies": have, "queries": res}
             log("qido %-22s %6d studies: %s" % (name, have, "; ".join(
@@ -213,37 +271,96 @@ def ratio(rows, a, b, clients):
     return round(x / y, 2) if x and y else None
 
 
+TARGET_RATIO = 0.9   # the project's issue: front door / direct >= 0.9 (STOW at 4 clients, WADO frames)
+CPU_COLS = ("nginx", "frontdoor-auth", "Orthanc", "PostgreSQL", "bench client")
+
+
+def _cpu_cells(r):
+    c = r.get("cpu_ms_per_request")
+    return " | ".join(("%.2f" % c[k]) if c and k in c else "-" for k in CPU_COLS)
+
+
+def _http_cell(r):
+    h = r.get("http") or {}
+    if not h:
+        return "-"
+    text = "%d conn." % h.get("connections", 0)
+    if h.get("handshakes"):
+        text += ", %d TLS (%d resumed)" % (h["handshakes"], h.get("resumed", 0))
+    if h.get("cookie_requests"):
+        text += ", cookie on %d/%d" % (h["cookie_requests"], h.get("requests", 0))
+    return text
+
+
 def report(res, path_md, path_png):
     lines = ["# medimg.pacs benchmark — latest run", "",
              "Generated by `bench/run` on %s; %d CPUs; load average at start %s, at end %s. "
              "The machine is shared with other work: compare figures from the same run only."
-             % (res["date"], os.cpu_count(), res["load_start"], res["load_end"]), "",
-             "## Ingest, realistic CT (512x512 16-bit, STOW-RS, 1 instance per request)", "",
-             "| target | clients | instances/s | stored/sent | load1 |", "|---|---:|---:|---:|---:|"]
+             % (res["date"], os.cpu_count(), res["load_start"], res["load_end"]), ""]
+    if res["front_door"]:
+        lines += ["Front-door clients: **%s** logs in as `uploader` (STOW-RS) or `viewer` (WADO-RS, QIDO-RS) with "
+                  "Basic credentials on its first request, keeps the `medimg_session` cookie the front door sets "
+                  "and sends it back on every later request (as a browser or `requests.Session` does; the Basic "
+                  "header stays on too); **%s** sends Basic credentials only and no cookie (`curl -u`, "
+                  "`medimg.pacs.dicom_import`). Direct: Orthanc's own Basic authentication (account `admin`). "
+                  "Every client keeps its connection alive; the front-door clients resume TLS sessions when "
+                  "they reconnect. A viewer's STOW-RS: %s." % (FD_COOKIE, FD_BASIC, res.get("viewer_stow")), ""]
+    lines += ["## Ingest, realistic CT (512x512 16-bit, STOW-RS, 1 instance per request)", "",
+              "| target | clients | instances/s | stored/sent | load1 |", "|---|---:|---:|---:|---:|"]
     for r in res["ingest"]:
         lines.append("| %s | %d | %.1f | %d/%d | %.2f |" % (r["target"], r["clients"], r["ips"], r["stored"],
                                                             r["sent"], r["load1"]))
+    if res.get("wado"):
+        w = res["wado"]
+        lines += ["", "## WADO-RS frame retrieval (frame 1 of the CT instances above, uncompressed 512 KiB)", "",
+                  "`GET /dicom-web/studies/{s}/series/{se}/instances/{i}/frames/1`, Accept `%s`, round-robin over "
+                  "the %d instances the converged Orthanc stored, after one untimed pass over all of them (%.0f s). "
+                  "At most %d requests or %.0f s per row." % (hb.WADO_ACCEPT, w["instances"], w["warm_up"]["elapsed"],
+                                                             res["args"]["frames"], res["args"]["frames_seconds"]), "",
+                  "| target | clients | frames/s | MiB/s | frames/requested | errors | load1 |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in w["rows"]:
+            lines.append("| %s | %d | %.1f | %.1f | %d/%d | %d | %.2f |" % (
+                r["target"], r["clients"], r["fps"], r["mib_s"], r["frames"], r["requested"], r["errors"],
+                r["load1"]))
     lines += ["", "Ratios (same run):", ""]
     for k, v in res["ratios"].items():
-        lines.append("- %s: **%s**" % (k, v))
-    lines += ["", "## QIDO-RS study search (latency per request, ms)", "",
-              "| target | studies | query | p50 | p95 | n |", "|---|---:|---|---:|---:|---:|"]
-    for v in res["qido"].values():
-        if "queries" not in v:
-            continue
-        for q, m in v["queries"].items():
-            lines.append("| %s | %d | %s | %.1f | %.1f | %d |" % (v["target"], v["studies"], q, m["p50_ms"],
-                                                                  m["p95_ms"], m["n"]))
-    fills = ["%s: %d/%d acknowledged in %.0f s" % (k, v["acknowledged"], v["sent"], v["elapsed"])
-             for k, v in res["qido"].items() if "queries" not in v]
-    if fills:
-        lines += ["", "Fill (tiny 8x8 studies, STOW-RS, 25 per request, 4 clients, direct): " + "; ".join(fills)
-                  + ". Unacknowledged instances were refused by the server (STOW-RS FailedSOPSequence)."]
-    c = res["converge"]
-    lines += ["", "## Converge (all-in-one, `site.yml`)", "",
-              "| run | wall s | changed |", "|---|---:|---:|",
-              "| first converge | %.0f | %s |" % (c["first_s"], c["first_changed"]),
-              "| idempotent re-run | %.0f | %s |" % (c["second_s"], c["second_changed"])]
+        mark = ""
+        if v is not None and " front door (cookie) / direct" in k and (k.startswith("WADO") or "4 client" in k):
+            mark = " (target >= %.1f: %s)" % (TARGET_RATIO, "met" if v >= TARGET_RATIO else "**missed**")
+        lines.append("- %s: **%s**%s" % (k, v, mark))
+    cpu_rows = [("STOW-RS", r) for r in res["ingest"] if r.get("cpu_ms_per_request")]
+    cpu_rows += [("WADO-RS frame", r) for r in ((res.get("wado") or {}).get("rows") or [])
+                 if r.get("cpu_ms_per_request")]
+    if cpu_rows:
+        lines += ["", "## Where the CPU goes (ms of CPU per request, same runs)", "",
+                  "User+system time of each process group in the bench container (/proc, all threads) and of the "
+                  "bench client (this process), divided by the requests answered. Client and container share "
+                  "the machine's %d cores." % os.cpu_count(), "",
+                  "| request | target | clients | %s | connections |" % " | ".join(CPU_COLS),
+                  "|---|---|---:|" + "---:|" * len(CPU_COLS) + "---|"]
+        for kind, r in cpu_rows:
+            lines.append("| %s | %s | %d | %s | %s |" % (kind, r["target"], r["clients"], _cpu_cells(r), _http_cell(r)))
+    if res.get("qido"):
+        lines += ["", "## QIDO-RS study search (latency per request, ms)", "",
+                  "| target | studies | query | p50 | p95 | n |", "|---|---:|---|---:|---:|---:|"]
+        for v in res["qido"].values():
+            if "queries" not in v:
+                continue
+            for q, m in v["queries"].items():
+                lines.append("| %s | %d | %s | %.1f | %.1f | %d |" % (v["target"], v["studies"], q, m["p50_ms"],
+                                                                      m["p95_ms"], m["n"]))
+        fills = ["%s: %d/%d acknowledged in %.0f s" % (k, v["acknowledged"], v["sent"], v["elapsed"])
+                 for k, v in res["qido"].items() if "queries" not in v]
+        if fills:
+            lines += ["", "Fill (tiny 8x8 studies, STOW-RS, 25 per request, 4 clients, direct): " + "; ".join(fills)
+                      + ". Unacknowledged instances were refused by the server (STOW-RS FailedSOPSequence)."]
+    c = res.get("converge")
+    if c:
+        lines += ["", "## Converge (all-in-one, `site.yml`)", "",
+                  "| run | wall s | changed |", "|---|---:|---:|",
+                  "| first converge | %.0f | %s |" % (c["first_s"], c["first_changed"]),
+                  "| idempotent re-run | %.0f | %s |" % (c["second_s"], c["second_changed"])]
     if res.get("import"):
         i = res["import"]
         lines += ["", "## Bulk import (%d x %dx%d CT, Orthanc on loopback)" % (i["count"], i["size"], i["size"]), "",
@@ -261,37 +378,43 @@ def report(res, path_md, path_png):
     except ImportError:
         log("matplotlib missing (pip install -r bench/requirements.txt): no plot")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    order = [r["target"] for r in res["ingest"]]
-    targets = sorted(set(order), key=order.index)
-    width = 0.8 / max(len(targets), 1)
-    for i, t in enumerate(targets):
-        xs, ys = [], []
-        for j, cl in enumerate(sorted({r["clients"] for r in res["ingest"]})):
-            v = next((r["ips"] for r in res["ingest"] if r["target"] == t and r["clients"] == cl), 0)
-            xs.append(j + i * width)
-            ys.append(v)
-        axes[0].bar(xs, ys, width, label=t)
-    cls = sorted({r["clients"] for r in res["ingest"]})
-    axes[0].set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(cls))])
-    axes[0].set_xticklabels(["%d client(s)" % c for c in cls])
-    axes[0].set_ylabel("CT instances/s (512x512)")
-    axes[0].set_title("STOW-RS ingest")
-    axes[0].legend(fontsize=8)
-    labels, p50, p95 = [], [], []
-    for v in res["qido"].values():
-        for q, m in v.get("queries", {}).items():
-            labels.append("%s\n%s\n%d st." % (v["target"].split(" (")[0], q, v["studies"]))
-            p50.append(m["p50_ms"])
-            p95.append(m["p95_ms"])
-    xs = range(len(labels))
-    axes[1].bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
-    axes[1].bar([x + 0.2 for x in xs], p95, 0.4, label="p95")
-    axes[1].set_xticks(list(xs))
-    axes[1].set_xticklabels(labels, fontsize=6, rotation=35, ha="right")
-    axes[1].set_ylabel("ms")
-    axes[1].set_title("QIDO-RS study search")
-    axes[1].legend()
+    panels = [("ingest", "ips", "CT instances/s (512x512)", "STOW-RS ingest")]
+    if res.get("wado"):
+        panels.append(("wado", "fps", "frames/s (512 KiB)", "WADO-RS frame retrieval"))
+    fig, axes = plt.subplots(1, len(panels) + (1 if res.get("qido") else 0), figsize=(6.5 * (len(panels) + 1), 5.5),
+                             squeeze=False)
+    axes = axes[0]
+    for ax, (key, field, ylabel, title) in zip(axes, panels):
+        rows = res[key] if key == "ingest" else res[key]["rows"]
+        order = [r["target"] for r in rows]
+        targets = sorted(set(order), key=order.index)
+        width = 0.8 / max(len(targets), 1)
+        cls = sorted({r["clients"] for r in rows})
+        for i, t in enumerate(targets):
+            xs = [j + i * width for j in range(len(cls))]
+            ys = [next((r[field] for r in rows if r["target"] == t and r["clients"] == cl), 0) for cl in cls]
+            ax.bar(xs, ys, width, label=t)
+        ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(cls))])
+        ax.set_xticklabels(["%d client(s)" % c for c in cls])
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    if res.get("qido"):
+        ax = axes[len(panels)]
+        labels, p50, p95 = [], [], []
+        for v in res["qido"].values():
+            for q, m in v.get("queries", {}).items():
+                labels.append("%s\n%s\n%d st." % (v["target"].split(" (")[0], q, v["studies"]))
+                p50.append(m["p50_ms"])
+                p95.append(m["p95_ms"])
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], p50, 0.4, label="p50")
+        ax.bar([x + 0.2 for x in xs], p95, 0.4, label="p95")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(labels, fontsize=6, rotation=35, ha="right")
+        ax.set_ylabel("ms")
+        ax.set_title("QIDO-RS study search")
+        ax.legend()
     fig.suptitle("medimg.pacs bench %s (load %s)" % (res["date"], res["load_start"]))
     fig.tight_layout()
     fig.savefig(str(path_png), dpi=90)
@@ -300,58 +423,102 @@ def report(res, path_md, path_png):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--ct", type=int, default=120, help="CT slices per ingest run (default 120)")
-    ap.add_argument("--qido-studies", type=int, default=10000)
+    ap.add_argument("--frames", type=int, default=600, help="WADO-RS frame requests per run (default 600)")
+    ap.add_argument("--frames-seconds", type=float, default=30.0, help="time bound of one frame run (default 30)")
+    ap.add_argument("--qido-studies", type=int, default=10000, help="0 skips the QIDO-RS part")
     ap.add_argument("--qido-fill-seconds", type=float, default=300.0)
-    ap.add_argument("--import-count", type=int, default=200)
+    ap.add_argument("--import-count", type=int, default=200, help="0 skips it")
     ap.add_argument("--keep", action="store_true", help="leave the bench container running")
+    ap.add_argument("--reuse", action="store_true",
+                    help="development: measure the bench container left by --keep as it is (no fresh host, "
+                         "no converge figures); implies --keep")
     ap.add_argument("--no-front-door", action="store_true", help="skip nginx/OHIF even when available")
     args = ap.parse_args()
+    if args.reuse:
+        args.keep = True
 
     front_door = all(p.exists() for p in FRONT_DOOR_READY) and not args.no_front_door
     inventory = BENCH_INV / ("hosts.yml" if front_door else "hosts-core.yml")
     res = {"date": time.strftime("%Y-%m-%d %H:%M"), "load_start": "%.2f %.2f %.2f" % os.getloadavg(),
-           "front_door": front_door}
+           "front_door": front_door, "args": vars(args), "converge": None}
     log("inventory %s (front door %s)" % (inventory.relative_to(ROOT), "on" if front_door else "not deployed yet"))
     stock = None
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="medimg-bench-run-"))
     try:
-        lk.lab("destroy", inventory)            # a fresh host: the first converge is a real one
-        lk.lab("up", inventory)
-        first, recap1 = lk.converge(inventory)[:2]
-        log("first converge %.0f s %s" % (first, recap1))
-        second, recap2 = lk.converge(inventory)[:2]
-        log("idempotent re-run %.0f s %s" % (second, recap2))
-        res["converge"] = {"first_s": round(first, 1), "second_s": round(second, 1),
-                           "first_changed": sum(r["changed"] for r in recap1.values()),
-                           "second_changed": sum(r["changed"] for r in recap2.values())}
+        if not args.reuse:
+            lk.lab("destroy", inventory)            # a fresh host: the first converge is a real one
+            lk.lab("up", inventory)
+            first, recap1 = lk.converge(inventory)[:2]
+            log("first converge %.0f s %s" % (first, recap1))
+            second, recap2 = lk.converge(inventory)[:2]
+            log("idempotent re-run %.0f s %s" % (second, recap2))
+            res["converge"] = {"first_s": round(first, 1), "second_s": round(second, 1),
+                               "first_changed": sum(r["changed"] for r in recap1.values()),
+                               "second_changed": sum(r["changed"] for r in recap2.values())}
         ip = lk.container_ip(CONTAINER, NETWORK)
         admin = lk.secret(CRED_DIR, "orthanc_admin_password")
         stock = StockOrthanc(workdir / "stock").start()
-        targets = []
+        cpu = hb.ContainerCPU(CONTAINER)
+
+        def client(port, user, password, tls=False, cookies=False):
+            return lambda: hb.Client(ip, port, user, password, tls=tls, cookies=cookies)
+
+        # (name, make_client, runs in the bench container): STOW-RS as `uploader`, reads as `viewer`
+        stow_targets, read_targets = [], []
         if front_door:
+            uploader = lk.secret(CRED_DIR, "uploader_password")
             viewer = lk.secret(CRED_DIR, "viewer_password")
-            targets.append(("nginx+TLS+auth (roles)", lambda: lk.Http(ip, 443, "viewer", viewer, tls=True)))
-        targets.append(("direct Orthanc (roles)", lambda: lk.Http(ip, 8042, "admin", admin)))
-        targets.append(("stock Orthanc (SQLite)", stock.client))
-        for name, mk in targets:
+            stow_targets.append((FD_COOKIE, client(443, "uploader", uploader, tls=True, cookies=True), True))
+            read_targets.append((FD_COOKIE, client(443, "viewer", viewer, tls=True, cookies=True), True))
+        stow_targets.append((DIRECT, client(8042, "admin", admin), True))
+        read_targets.append((DIRECT, client(8042, "admin", admin), True))
+        if front_door:
+            stow_targets.append((FD_BASIC, client(443, "uploader", uploader, tls=True), True))
+            read_targets.append((FD_BASIC, client(443, "viewer", viewer, tls=True), True))
+        stow_targets.append((STOCK, lambda: hb.Client("127.0.0.1", stock.port, stock.USER, stock.PASSWORD), False))
+        for name, mk, _ in stow_targets + read_targets:
             lk.wait_http(mk(), "/dicom-web/studies?limit=1", timeout=120)
         template = lk.template(512, 512)
-        res["ingest"] = ingest_matrix(targets, template, args.ct, (1, 4), time_limit=180)
+        if front_door:
+            # the roles are part of what is measured: a viewer may read, not store
+            probe = lk.make_instances(template, 1, 1, "PROBE")
+            _acked, _el, errs = lk.stow(read_targets[0][1], probe, clients=1, time_limit=30)
+            res["viewer_stow"] = errs[0] if errs else "stored (expected HTTP 403)"
+            log("STOW-RS as viewer through the front door: %s" % res["viewer_stow"])
+        res["ingest"], refs = ingest_matrix(stow_targets, template, args.ct, (1, 4), time_limit=180, cpu=cpu)
         ing = res["ingest"]
         res["ratios"] = {}
         for cl in (1, 4):
             res["ratios"]["direct (PostgreSQL index) / stock (SQLite), %d client(s)" % cl] = \
-                ratio(ing, "direct Orthanc (roles)", "stock Orthanc (SQLite)", cl)
+                ratio(ing, DIRECT, STOCK, cl)
             if front_door:
-                res["ratios"]["nginx+TLS+auth / direct, %d client(s)" % cl] = \
-                    ratio(ing, "nginx+TLS+auth (roles)", "direct Orthanc (roles)", cl)
-        for cl_target in ("direct Orthanc (roles)", "stock Orthanc (SQLite)"):
+                res["ratios"]["STOW-RS front door (cookie) / direct, %d client(s)" % cl] = \
+                    ratio(ing, FD_COOKIE, DIRECT, cl)
+                res["ratios"]["STOW-RS front door (Basic only) / direct, %d client(s)" % cl] = \
+                    ratio(ing, FD_BASIC, DIRECT, cl)
+        for cl_target in (DIRECT, STOCK):
             a = next((r["ips"] for r in ing if r["target"] == cl_target and r["clients"] == 4), None)
             b = next((r["ips"] for r in ing if r["target"] == cl_target and r["clients"] == 1), None)
             if a and b:
                 res["ratios"]["%s: 4 clients / 1 client" % cl_target] = round(a / b, 2)
-        qtargets = [t for t in targets if t[0] != "stock Orthanc (SQLite)"]
-        res["qido"] = qido_bench(qtargets, args.qido_studies, args.qido_fill_seconds)
+        res["wado"] = None
+        if refs and args.frames > 0:
+            min_bytes = template.Rows * template.Columns * template.BitsAllocated // 8
+            # every frame once, untimed, so that no measured path reads a file for the first time
+            warm = hb.frames(read_targets[0][1], refs, 4, len(refs), 120, min_bytes)
+            log("wado   warm-up: %d/%d frames in %.1f s" % (warm[0], len(refs), warm[1]))
+            res["wado"] = {"instances": len(refs), "warm_up": {"frames": warm[0], "elapsed": round(warm[1], 1)},
+                           "rows": wado_matrix(read_targets, refs, (1, 4), args.frames, args.frames_seconds,
+                                               min_bytes, cpu=cpu)}
+            wrows = [dict(r, ips=r["fps"]) for r in res["wado"]["rows"]]
+            for cl in (1, 4):
+                if front_door:
+                    res["ratios"]["WADO-RS frames front door (cookie) / direct, %d client(s)" % cl] = \
+                        ratio(wrows, FD_COOKIE, DIRECT, cl)
+                    res["ratios"]["WADO-RS frames front door (Basic only) / direct, %d client(s)" % cl] = \
+                        ratio(wrows, FD_BASIC, DIRECT, cl)
+        qtargets = [t for t in read_targets if t[0] != FD_BASIC]
+        res["qido"] = qido_bench(qtargets, args.qido_studies, args.qido_fill_seconds) if args.qido_studies else {}
         res["import"] = import_compare(args.import_count, 512) if args.import_count else None
         if res["import"]:
             for row in res["import"]["links"]:

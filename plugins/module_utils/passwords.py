@@ -60,6 +60,9 @@ def password_problem(password, min_length=MIN_LENGTH, deny_list=()):
         return 'is a well-known password with digits or symbols added'
     if _REPEATED.match(lowered):
         return 'repeats a short pattern'
+    steps = set(ord(b) - ord(a) for a, b in zip(lowered, lowered[1:]))
+    if steps <= {1, -9, -25} or steps <= {-1, 9, 25}:
+        return 'is a keyboard or alphabet sequence'
     for seq in _SEQUENCES:
         if lowered in seq or lowered in seq[::-1]:
             return 'is a keyboard or alphabet sequence'

@@ -14,7 +14,8 @@
 //   OHIF_USER         login user                                          (required)
 //   OHIF_PASSWORD     login password                                      (required)
 //   OHIF_STUDY_UID    StudyInstanceUID expected in the list; for the MPR step it must hold a CT
-//                     volume (molecule/viewer/files/stow_study.py --slices 48)  (required)
+//                     volume, e.g. from molecule/viewer/files/stow_study.py --slices 48
+//                     --transfer-syntax jpeg-ls (compressed: the WASM decoders run too)  (required)
 //   OHIF_STUDY_TEXT   text of the study row to look for (default: the accession number VIEWER0001)
 //   OHIF_OUTPUT_DIR   where screenshots go (default: ../output)
 //   CHROMIUM_PATH     browser binary (default: /usr/bin/chromium)
@@ -258,16 +259,20 @@ try {
     while (Date.now() < mprDeadline && (await mprViewports.count()) < 3) await page.waitForTimeout(500);
     const mprCount = await mprViewports.count();
     result.mprViewportCount = mprCount;
-    if (mprCount !== 3) throw new Error(`the MPR layout shows ${mprCount} viewport(s), not 3`);
+    if (mprCount !== 3) {
+      throw new Error(`the MPR layout shows ${mprCount} viewport(s), not 3 (is the series a volume? `
+        + 'stow_study.py --slices 48)');
+    }
     const mprResult = await waitForPixels(page, mprViewports, 3, 'ohif-mpr-viewport');
     await page.waitForTimeout(1000);
     await page.screenshot({ path: path.join(outDir, 'ohif-mpr.png') });
     result.mprViewports = mprResult.stats;
     result.mprAttempts = mprResult.attempts;
-    const blank = mprResult.stats.filter(blankStats);
-    if (mprResult.stats.length !== 3 || blank.length > 0) {
+    if (mprResult.stats.length !== 3 || mprResult.stats.some(blankStats)) {
       throw new Error(`MPR viewport(s) look blank: ${JSON.stringify(mprResult.stats)}`);
     }
+    const ids = new Set(mprResult.stats.map((v) => v.viewportId));
+    if (ids.size !== 3) throw new Error(`the MPR viewports are not three distinct viewports: ${[...ids].join(', ')}`);
     step('mpr pixels rendered', { viewports: mprResult.stats.map((v) => v.viewportId) });
   }
 

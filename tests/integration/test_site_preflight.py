@@ -45,6 +45,23 @@ def run_site(inventory, extra):
     ({"orthanc_postgresql_password": ""}, "orthanc_postgresql_password"),
     ({"postgresql_users": [{"name": "orthanc", "password": ""}]}, "postgresql_users[0]"),
     ({"orthanc_dicom_port": 70000}, "orthanc_dicom_port"),
+    # the front door: roles, the one password rule, unique names, an Orthanc account per role
+    ({"nginx_users": [{"name": "alice", "role": "superuser", "password": "Alice-Reads-Images-42"}]},
+     'nginx_users[0] (alice): unknown role "superuser"'),
+    ({"nginx_users": [{"name": "alice", "role": "viewer", "password": "short-pw"}]},
+     "nginx_users[0] (alice): password is shorter than 12 characters"),
+    ({"nginx_users": [{"name": "alice", "role": "viewer", "password": "ADMINISTRATOR"}]},
+     "nginx_users[0] (alice): password is on the deny-list"),
+    ({"nginx_users": [{"name": "alice", "role": "viewer", "password": "Password2024!"}]},
+     "nginx_users[0] (alice): password is a well-known password"),
+    ({"nginx_users": [{"name": "alice", "role": "viewer", "password": "Alice-Reads-Images-42"},
+                      {"name": "alice", "role": "admin", "password": "Alice-Administers-77"}]},
+     'nginx_users[1] (alice): duplicate user name "alice"'),
+    ({"nginx_orthanc_accounts": {"viewer": {"user": "frontdoor-viewer", "password": "Viewer-Account-Pw-1"}}},
+     "nginx_orthanc_accounts.uploader"),
+    ({"orthanc_users": [{"name": "admin", "password": "Orthanc12345!", "role": "admin"}]}, "orthanc_users[0] (admin): password"),
+    ({"orthanc_users": [{"name": "reader", "password": "Reader-Account-Pw-1", "role": "viewer"}]},
+     "orthanc_users[0] (reader): the first account needs a role with the admin class"),
 ])
 def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
     result = run_site(inventory, extra)
