@@ -202,7 +202,17 @@ try {
     // Layouts differ between OHIF releases: fall back to the viewer route of the study.
     await page.goto(`${baseUrl}viewer?StudyInstanceUIDs=${encodeURIComponent(studyUid)}`, { waitUntil: 'domcontentloaded' });
   }
-  step('study opened', { via: opened ? 'study list' : 'viewer URL' });
+  let via = opened ? 'study list' : 'viewer URL';
+  if (opened) {
+    // Several studies may show the same text (e.g. the accession number of an earlier run):
+    // if the row opened another study, open ours through the viewer route instead.
+    await page.waitForURL(/\/viewer/, { timeout: 15000 }).catch(() => {});
+    if (!page.url().includes(studyUid)) {
+      via = 'viewer URL (the study list row opened another study)';
+      await page.goto(`${baseUrl}viewer?StudyInstanceUIDs=${encodeURIComponent(studyUid)}`, { waitUntil: 'domcontentloaded' });
+    }
+  }
+  step('study opened', { via });
   await dismissTour(page, 8000);
   if (!page.url().includes(studyUid)) throw new Error(`viewer URL ${page.url()} does not name the study`);
 
@@ -245,7 +255,7 @@ try {
       await page.getByRole('button', { name: /change layout/i }).first().click({ timeout: 15000 });
       const mpr = page.locator('[data-cy="MPR"]').or(page.getByText(/^MPR$/)).first();
       await mpr.waitFor({ state: 'visible', timeout: 10000 });
-      await mpr.click();
+      await mpr.click({ timeout: 10000 });
     } catch {
       // No layout selector in this release: the MPR hanging protocol through the viewer URL.
       via = 'viewer URL';
