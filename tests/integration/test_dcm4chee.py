@@ -6,6 +6,13 @@ One lab container (systemd, the lab image) is converged with the role several ti
 * ``dcm4chee_components: [ldap]`` with no archive: slapd from the distribution, the DICOM schema of the
   standard (roles/dcm4chee/files/ldap/dicom.ldif) loaded through cn=config, the device/AE/connection
   rendered by the role's templates; queried back with ldapsearch; second converge changed=0;
+* the archive's own LDAP account, probed as that account: it binds, finds and writes the DICOM
+  configuration, and reads/writes nothing else (base entry, other subtrees, its own entry, cn=config);
+  its access rules sit first, before the distribution's; a password change and a removed rule are put
+  right by the next converge;
+* secrets: no admin password file on the host after a run (also after a run that failed half-way), no
+  password in any file under /etc /var /root /tmp /run /opt, none in ``ansible-playbook -vvv`` output
+  (command lines, environment, results), and no task of the role puts one in ``environment``/argv;
 * ``[ldap]`` with a stand-in "dcm4chee-arc-<ver>-psql.zip" built here with the real layout
   (ldap/schema, ldap/*.ldif, sql/psql): the archive-LDIF path (base DN / AE title / port replacements);
 * ``[database]`` with the postgresql role creating the database and owner (the documented values), then
@@ -16,6 +23,7 @@ One lab container (systemd, the lab image) is converged with the role several ti
 The stand-in archive's SQL and LDIF content is a fixture; the real files come with the distribution.
 Needs a Docker engine and the lab image (make image); skipped otherwise.
 """
+import base64
 import hashlib
 import json
 import os
@@ -30,15 +38,26 @@ import uuid
 import zipfile
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "dcm4chee"
 IMAGE = os.environ.get("MOLECULE_IMAGE", "medimg/lab-bookworm:latest")
 PREFIX = os.environ.get("DCM4CHEE_TEST_CONTAINER_PREFIX", "medimg-dcm4chee-dev-it")
 LDAP_PW = "it-ldap-" + uuid.uuid4().hex[:12]
+ARC_PW = "it-arc-" + uuid.uuid4().hex[:12]
 DB_PW = "it-db-" + uuid.uuid4().hex[:12]
 BASE_DN = "dc=medimg,dc=test"
 ADMIN_DN = "cn=admin," + BASE_DN
+ARC_DN = "cn=dcm4chee-arc," + BASE_DN
+CONFIG_DN = "cn=DICOM Configuration," + BASE_DN
+# The rules the role puts first in the olcAccess of the main database.
+ARC_ACCESS = [
+    'to dn.subtree="%s" by dn.exact="%s" write by * break' % (CONFIG_DN, ARC_DN),
+    'to dn.base="%s" attrs=entry by dn.exact="%s" search by * break' % (BASE_DN, ARC_DN),
+    'to * by dn.exact="%s" none by * break' % ARC_DN,
+]
+ADMIN_PW_FILES = ("/run/dcm4chee-ldap/admin.pw", "/etc/ldap/dcm4chee/admin.pw")
 ARC_VERSION = "5.99.0"
 
 pytestmark = pytest.mark.integration
@@ -84,15 +103,22 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("dcm4chee")
 
 
-def _sh(lab, script, check=True):
-    proc = _docker("exec", lab, "bash", "-c", script, check=False, timeout=300)
+def _sh(lab, script, check=True, stdin=None):
+    if stdin is None:
+        proc = _docker("exec", lab, "bash", "-c", script, check=False, timeout=300)
+    else:
+        proc = subprocess.run(["docker", "exec", "-i", lab, "bash", "-c", script], input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                              timeout=300, check=False)
     if check and proc.returncode != 0:
         pytest.fail("in %s: %s\n%s" % (lab, script, proc.stdout))
     return proc
 
 
-def _playbook(lab, workdir, plays, name):
-    """Run plays (list of dicts) against the lab container; return (rc, output, changed count)."""
+def _playbook(lab, workdir, plays, name, verbose=False):
+    """Run plays (list of dicts) against the lab container; return (rc, output, changed count).
+
+    verbose: with -vvv (every command line, environment and module result is in the output)."""
     path = workdir / ("%s.yml" % name)
     path.write_text(json.dumps(plays, indent=1))
     inv = workdir / "inventory.ini"
@@ -102,7 +128,8 @@ def _playbook(lab, workdir, plays, name):
                ANSIBLE_FORCE_COLOR="0",)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                           "-i", str(inv), str(path)], cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
+                           "-i", str(inv), str(path)] + (["-vvv"] if verbose else []),
+                          cwd=str(ROOT), env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=1200,
                           check=False)
     (workdir / ("%s.log" % name)).write_text(proc.stdout)
@@ -119,73 +146,89 @@ def _role_play(role_vars, roles=None):
 
 def _base_vars(**extra):
     v = {"dcm4chee_ldap_admin_password": LDAP_PW, "dcm4chee_db_password": DB_PW,
+         "dcm4chee_ldap_archive_password": ARC_PW,
          "dcm4chee_ldap_base_dn": BASE_DN, "dcm4chee_ldap_organisation": "medimg test"}
     v.update(extra)
     return v
 
 
-def _ldapsearch(lab, base, flt="(objectClass=*)", attrs="", scope="sub"):
+def _ldapsearch(lab, base, flt="(objectClass=*)", attrs="", scope="sub", bind=(ADMIN_DN, LDAP_PW)):
     return _sh(lab, "ldapsearch -o ldif-wrap=no -LLL -x -H ldap://127.0.0.1:389 -D '%s' -w '%s' -s %s -b '%s' '%s' %s"
-               % (ADMIN_DN, LDAP_PW, scope, base, flt, attrs), check=False)
+               % (bind[0], bind[1], scope, base, flt, attrs), check=False)
 
 
-# ---- a stand-in distribution zip with the real layout ------------------------------------------------
-@pytest.fixture(scope="module")
-def arc_zip(workdir):
-    top = "dcm4chee-arc-%s-psql" % ARC_VERSION
-    path = workdir / ("%s.zip" % top)
-    init = textwrap.dedent("""\
-        dn: cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomConfigurationRoot
-        cn: DICOM Configuration
+def _ldap_write(lab, tool, ldif_or_args, bind, stdin=True):
+    """ldapadd/ldapmodify (LDIF on stdin) or ldapdelete/ldappasswd (arguments) bound as bind=(dn, pw)."""
+    base = "%s -x -H ldap://127.0.0.1:389 -D '%s' -w '%s'" % (tool, bind[0], bind[1])
+    if stdin:
+        return _sh(lab, base, check=False, stdin=ldif_or_args)
+    return _sh(lab, base + " " + ldif_or_args, check=False)
 
-        dn: cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomDevicesRoot
-        cn: Devices
 
-        dn: cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomUniqueAETitlesRegistryRoot
-        cn: Unique AE Titles Registry
-        """)
-    device = textwrap.dedent("""\
-        dn: dicomAETitle=DCM4CHEE,cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomUniqueAETitle
-        dicomAETitle: DCM4CHEE
+def _olc_access(lab):
+    """olcAccess of the main database, in order, without the {n} prefixes."""
+    out = _sh(lab, "ldapsearch -o ldif-wrap=no -Q -LLL -Y EXTERNAL -H ldapi:/// -b cn=config "
+                   "'(olcSuffix=%s)' olcAccess" % BASE_DN).stdout
+    return [re.sub(r"^\{\d+\}", "", line[len("olcAccess: "):]) for line in out.splitlines()
+            if line.startswith("olcAccess: ")]
 
-        dn: dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomDevice
-        dicomDeviceName: dcm4chee-arc
-        dicomInstalled: TRUE
-        dicomDescription: DCM4CHEE Archive stand-in
 
-        dn: cn=dicom,dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomNetworkConnection
-        cn: dicom
-        dicomHostname: localhost
-        dicomPort: 11112
+def _files_with(lab, *secrets):
+    """Files under the places a role writes to that contain any of the secrets (fixed strings)."""
+    pats = " ".join("-e '%s'" % s for s in secrets)
+    return _sh(lab, "grep -rlsF %s /etc /var /root /tmp /run /opt /srv /home "
+                    "--exclude-dir=postgresql || true" % pats).stdout.split()
 
-        dn: dicomAETitle=DCM4CHEE,dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
-        objectClass: dicomNetworkAE
-        dicomAETitle: DCM4CHEE
-        dicomNetworkConnectionReference: cn=dicom,dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
-        dicomAssociationInitiator: TRUE
-        dicomAssociationAcceptor: TRUE
-        """).replace("\n", "\r\n")  # the distribution ships LDIF with DOS line ends
-    sql = textwrap.dedent("""\
-        create table patient (pk int8 not null, created_time timestamp not null, primary key (pk));
-        create table study (pk int8 not null, study_iuid varchar(255) not null, patient_fk int8,
-                            primary key (pk));
-        create sequence study_pk_seq;
-        """)
-    with zipfile.ZipFile(str(path), "w") as z:
-        z.write(str(ROLE / "files" / "ldap" / "dicom.ldif"), top + "/ldap/schema/dicom.ldif")
-        z.writestr(top + "/ldap/init-config.ldif", init)
-        z.writestr(top + "/ldap/default-config.ldif", device)
-        z.writestr(top + "/sql/psql/create-psql.sql", sql)
-        z.writestr(top + "/sql/psql/create-fk-index.sql", "create index fk_study_patient on study (patient_fk);\n")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return {"dcm4chee_arc_archive_path": str(path), "dcm4chee_arc_archive_checksum": "sha256:" + digest,
-            "dcm4chee_version": ARC_VERSION, "dcm4chee_ldap_schemas": ["dicom"]}
+
+def _assert_no_secret_in(out, *secrets):
+    for s in secrets:
+        assert s not in out, "a password is in the ansible-playbook output:\n" + "\n".join(
+            line for line in out.splitlines() if s in line)[:3000]
+
+
+def _std_vars(**extra):
+    v = _base_vars(dcm4chee_components=["ldap"], dcm4chee_aet="IT_STD_AE", dcm4chee_device_name="it-std",
+                   dcm4chee_dicom_port=11119, dcm4chee_dicom_hostname="pacs.it.test")
+    v.update(extra)
+    return v
+
+
+# ---- the role's tasks: no secret in environment or on a command line ---------------------------------
+def _tasks(node):
+    if isinstance(node, list):
+        for item in node:
+            for task in _tasks(item):
+                yield task
+    elif isinstance(node, dict):
+        yield node
+        for key in ("block", "rescue", "always"):
+            for task in _tasks(node.get(key) or []):
+                yield task
+
+
+def test_no_secret_in_task_environment_or_command_line():
+    # what a task templates in ({{ ... }}) must not name a password (a path to a password file is fine)
+    secret = re.compile(r"password|passwd|_pw\b|secret|credential", re.I)
+
+    def secrets_in(value):
+        exprs = re.findall(r"{{(.*?)}}", json.dumps(value), re.S)
+        return [e for e in exprs if secret.search(e.replace("__dcm4chee_ldap_admin_pw_file", ""))]
+
+    files = sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]
+    checked = 0
+    for path in files:
+        for task in _tasks(yaml.safe_load(path.read_text()) or []):
+            name = "%s: %s" % (path.name, task.get("name"))
+            assert not secrets_in(task.get("environment", {})), "%s: a secret in environment" % name
+            for module in ("ansible.builtin.command", "ansible.builtin.shell", "command", "shell"):
+                if module in task:
+                    args = task[module]
+                    cmd = (args.get("argv") or args.get("cmd") or "") if isinstance(args, dict) else args
+                    assert not secrets_in(cmd), "%s: a secret on the command line: %s" % (name, cmd)
+                    stdin = args.get("stdin", "") if isinstance(args, dict) else ""
+                    assert not secrets_in(stdin) or task.get("no_log"), "%s: a secret on stdin, not no_log" % name
+                    checked += 1
+    assert checked > 10
 
 
 # ---- preflight ---------------------------------------------------------------------------------------
@@ -208,16 +251,48 @@ def test_preflight_rejects_default_passwords(lab, workdir):
                                                                      dcm4chee_ldap_admin_password="secret")),
                                  "preflight-pw")
     assert rc != 0
-    assert "dcm4chee_ldap_admin_password must be set" in out, out[-3000:]
+    # the collection's password rule (medimg.pacs.password_problems) names the variable, never the value
+    assert "dcm4chee_ldap_admin_password: password is shorter than 12 characters" in out, out[-3000:]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"dcm4chee_ldap_archive_password": ""}, "dcm4chee_ldap_archive_password: password is empty"),
+    ({"dcm4chee_ldap_archive_password": "dcm4chee"}, "dcm4chee_ldap_archive_password: password is shorter than 12"),
+    ({"dcm4chee_ldap_archive_password": "Dcm4chee2024!"},
+     "dcm4chee_ldap_archive_password: password is a well-known password with digits or symbols added"),
+    ({"dcm4chee_ldap_archive_password": LDAP_PW}, "dcm4chee_ldap_archive_password must differ"),
+    ({"dcm4chee_ldap_archive_dn": ADMIN_DN}, "dcm4chee_ldap_archive_dn"),
+    ({"dcm4chee_ldap_archive_dn": "cn=arc,cn=Devices," + CONFIG_DN}, "outside 'cn=DICOM Configuration,"),
+    ({"dcm4chee_ldap_archive_dn": "uid=arc,dc=elsewhere,dc=test"}, "must be a cn=... entry under"),
+])
+def test_preflight_checks_the_archive_ldap_account(lab, workdir, extra, message):
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"], **extra)),
+                                 "preflight-arc")
+    assert rc != 0
+    assert message in out, out[-3000:]
+    assert "Install slapd" not in out  # stopped in preflight
+
+
+def test_preflight_archive_only_needs_no_admin_password(lab, workdir):
+    # WildFly binds with the archive's account: a host with only the archive component needs no root password
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["archive"],
+                                                                     dcm4chee_ldap_admin_password="")),
+                                 "preflight-archive-only")
+    assert rc != 0  # the archives are not supplied here
+    assert "dcm4chee_ldap_admin_password" not in out and "dcm4chee_wildfly_archive_url" in out, out[-3000:]
 
 
 # ---- LDAP without the distribution: the standard schema and the role's templates -----------------------
 def test_ldap_standard_schema_and_device(lab, workdir):
-    v = _base_vars(dcm4chee_components=["ldap"], dcm4chee_aet="IT_STD_AE", dcm4chee_device_name="it-std",
-                   dcm4chee_dicom_port=11119, dcm4chee_dicom_hostname="pacs.it.test")
-    rc, out, changed = _playbook(lab, workdir, _role_play(v), "ldap-std-1")
+    v = _std_vars()
+    rc, out, changed = _playbook(lab, workdir, _role_play(v), "ldap-std-1", verbose=True)
     assert rc == 0, out[-5000:]
     assert changed > 0
+    # -vvv shows every command line, environment and unmasked result: no password in any of them
+    _assert_no_secret_in(out, LDAP_PW, ARC_PW)
+    # the admin password file is gone, and no file holds a password in clear
+    _sh(lab, "! ls -d %s 2>/dev/null" % " ".join(ADMIN_PW_FILES))
+    assert _files_with(lab, LDAP_PW, ARC_PW) == []
     rc, out, changed = _playbook(lab, workdir, _role_play(v), "ldap-std-2")
     assert rc == 0, out[-5000:]
     assert changed == 0, "second converge not idempotent:\n" + out[-5000:]
@@ -257,6 +332,106 @@ def test_ldap_standard_schema_and_device(lab, workdir):
     assert rc == 0 and changed >= 1, out[-5000:]  # the attribute (and the rendered LDIF copy)
     conn = _ldapsearch(lab, ref, attrs="dicomPort", scope="base")
     assert "dicomPort: 11120" in conn.stdout
+
+
+# ---- the archive's own LDAP account ------------------------------------------------------------------
+def test_ldap_archive_account_least_privilege(lab, workdir):
+    arc_pw2 = "it-arc2-" + uuid.uuid4().hex[:12]
+    # drift the next converge must put right: one of the archive's rules removed by hand
+    acl = _olc_access(lab)
+    if acl[:1] == ARC_ACCESS[:1]:
+        _sh(lab, "ldapmodify -Q -Y EXTERNAL -H ldapi:///", stdin="dn: olcDatabase={1}mdb,cn=config\n"
+            "changetype: modify\ndelete: olcAccess\nolcAccess: {0}\n-\n")
+        assert _olc_access(lab)[:1] != ARC_ACCESS[:1]
+    # and a new password for the account
+    rc, out, changed = _playbook(lab, workdir, _role_play(_std_vars(dcm4chee_ldap_archive_password=arc_pw2)),
+                                 "ldap-account")
+    assert rc == 0, out[-5000:]
+    arc = (ARC_DN, arc_pw2)
+
+    # the archive's rules come first; the distribution's rules are still there after them
+    acl = _olc_access(lab)
+    assert acl[:3] == ARC_ACCESS, acl
+    assert "to attrs=userPassword by self write by anonymous auth by * none" in acl[3:], acl
+    assert sum(ARC_DN in rule for rule in acl) == 3, acl
+
+    # it binds with the new password only; slapd keeps it hashed
+    who = _sh(lab, "ldapwhoami -x -H ldap://127.0.0.1:389 -D '%s' -w '%s'" % arc, check=False)
+    assert who.returncode == 0 and who.stdout.strip() == "dn:" + ARC_DN, who.stdout
+    old = _sh(lab, "ldapwhoami -x -H ldap://127.0.0.1:389 -D '%s' -w '%s'" % (ARC_DN, ARC_PW), check=False)
+    assert old.returncode == 49, old.stdout
+    stored = _ldapsearch(lab, ARC_DN, attrs="userPassword", scope="base").stdout
+    m = re.search(r"^userPassword:: (\S+)$", stored, re.M)
+    assert m and base64.b64decode(m.group(1)).startswith(b"{SSHA}"), stored
+    assert arc_pw2 not in stored
+
+    # what the archive does: find the configuration root with a subtree search from the base DN ...
+    root = _ldapsearch(lab, BASE_DN, "(&(objectclass=dicomConfigurationRoot)(cn=DICOM Configuration))", "1.1",
+                       bind=arc)
+    assert root.returncode == 0 and re.findall(r"^dn: (.+)$", root.stdout, re.M) == [CONFIG_DN], root.stdout
+    # ... read its device ...
+    dev = _ldapsearch(lab, "cn=Devices," + CONFIG_DN, "(dicomDeviceName=it-std)", "dicomDeviceName", bind=arc)
+    assert "dicomDeviceName: it-std" in dev.stdout, dev.stdout
+    # ... and write under the DICOM configuration: add, modify, delete
+    probe = "dicomDeviceName=it-acl-probe,cn=Devices," + CONFIG_DN
+    add = _ldap_write(lab, "ldapadd", "dn: %s\nobjectClass: dicomDevice\ndicomDeviceName: it-acl-probe\n"
+                                      "dicomInstalled: TRUE\n" % probe, arc)
+    assert add.returncode == 0, add.stdout
+    mod = _ldap_write(lab, "ldapmodify", "dn: %s\nchangetype: modify\nreplace: dicomDescription\n"
+                                         "dicomDescription: written by the archive account\n" % probe, arc)
+    assert mod.returncode == 0, mod.stdout
+    assert "written by the archive account" in _ldapsearch(lab, probe, scope="base").stdout
+    dele = _ldap_write(lab, "ldapdelete", "'%s'" % probe, arc, stdin=False)
+    assert dele.returncode == 0, dele.stdout
+
+    # nothing else: an entry outside the configuration (made here with the admin DN) stays invisible
+    outside = "ou=it-outside," + BASE_DN
+    made = _ldap_write(lab, "ldapadd", "dn: %s\nobjectClass: organizationalUnit\nou: it-outside\n"
+                                       "description: not for the archive\n" % outside, (ADMIN_DN, LDAP_PW))
+    assert made.returncode in (0, 68), made.stdout  # 68: already there from an earlier run
+    assert "not for the archive" in _ldapsearch(lab, outside, scope="base").stdout  # the admin sees it
+    assert "not for the archive" not in _ldapsearch(lab, outside, scope="base", bind=arc).stdout
+    everything = _ldapsearch(lab, BASE_DN, attrs="1.1", bind=arc)
+    seen = re.findall(r"^dn: (.+)$", everything.stdout, re.M)
+    assert seen and all(dn == CONFIG_DN or dn.endswith("," + CONFIG_DN) for dn in seen), seen
+    # the base entry: not readable, not writable, no entries added under it, the configuration root stays
+    base = _ldapsearch(lab, BASE_DN, scope="base", bind=arc)
+    assert "dn: %s" % BASE_DN not in base.stdout and "\no: " not in base.stdout, base.stdout
+    assert "o: medimg test" in _ldapsearch(lab, BASE_DN, scope="base").stdout
+    mod = _ldap_write(lab, "ldapmodify", "dn: %s\nchangetype: modify\nreplace: o\no: taken over\n" % BASE_DN, arc)
+    assert mod.returncode == 50, mod.stdout
+    add = _ldap_write(lab, "ldapadd", "dn: ou=it-evil,%s\nobjectClass: organizationalUnit\nou: it-evil\n" % BASE_DN,
+                      arc)
+    assert add.returncode == 50, add.stdout
+    mod = _ldap_write(lab, "ldapmodify", "dn: %s\nchangetype: modify\nreplace: description\n"
+                                         "description: changed\n" % outside, arc)
+    assert mod.returncode in (32, 50), mod.stdout
+    dele = _ldap_write(lab, "ldapdelete", "'%s'" % CONFIG_DN, arc, stdin=False)
+    assert dele.returncode == 50, dele.stdout
+    # its own entry: no reading its password, no changing it
+    own = _ldapsearch(lab, ARC_DN, attrs="userPassword", scope="base", bind=arc)
+    assert "userPassword" not in own.stdout, own.stdout
+    pw = _ldap_write(lab, "ldappasswd", "-s 'it-arc-selfchange-0123'", arc, stdin=False)
+    assert pw.returncode != 0, pw.stdout
+    assert _sh(lab, "ldapwhoami -x -H ldap://127.0.0.1:389 -D '%s' -w '%s'" % arc, check=False).returncode == 0
+    # cn=config is out of reach
+    conf = _ldapsearch(lab, "cn=config", attrs="1.1", bind=arc)
+    assert "dn:" not in conf.stdout, conf.stdout
+
+    # a second converge with the same values changes nothing (rules, marker, password)
+    rc, out, changed = _playbook(lab, workdir, _role_play(_std_vars(dcm4chee_ldap_archive_password=arc_pw2)),
+                                 "ldap-account-2")
+    assert rc == 0 and changed == 0, out[-5000:]
+    _assert_no_secret_in(out, LDAP_PW, arc_pw2)
+
+
+def test_ldap_admin_password_file_removed_when_a_task_fails(lab, workdir):
+    # the device is in LDAP already; another AE title stops the role inside the block that has the file
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_std_vars(dcm4chee_aet="IT_OTHER_AE")), "ldap-fail")
+    assert rc != 0 and "has no Network AE IT_OTHER_AE" in out, out[-3000:]
+    assert "Remove the admin password file" in out, out[-3000:]
+    _sh(lab, "! ls -d %s 2>/dev/null" % " ".join(ADMIN_PW_FILES))
+    assert _files_with(lab, LDAP_PW) == []
 
 
 # ---- LDAP with the distribution's own LDIF files ------------------------------------------------------
@@ -303,6 +478,22 @@ def test_database_schema_with_postgresql_role(lab, workdir, arc_zip):
                    "\"select count(*) from pg_indexes where indexname='fk_study_patient'\"" % DB_PW).stdout.strip()
     assert idx == "1"
 
+    # the tables gone, the dcm4chee role alone with -vvv: they come back, and the password is in no command
+    # line, environment (PGPASSWORD) or result of the run, nor in a pgpass file afterwards
+    _sh(lab, "PGPASSWORD='%s' psql -X -w -q -h 127.0.0.1 -U pacs -d pacsdb -c "
+             "'drop table study; drop table patient; drop sequence study_pk_seq'" % DB_PW)
+    only = [{"role": "medimg.pacs.dcm4chee", "vars": _base_vars(dcm4chee_components=["database"], **arc_zip)}]
+    rc, out, changed = _playbook(lab, workdir, _role_play(None, only), "db-3", verbose=True)
+    assert rc == 0 and changed >= 1, out[-6000:]
+    _assert_no_secret_in(out, DB_PW)
+    assert "PGPASSWORD" not in out
+    q = _sh(lab, "PGPASSWORD='%s' psql -X -w -tA -h 127.0.0.1 -U pacs -d pacsdb -c "
+                 "\"select string_agg(tablename, ',' order by tablename) from pg_tables where tableowner='pacs'\""
+            % DB_PW).stdout.strip()
+    assert q == "patient,study", q
+    _sh(lab, "! ls -a /root/.pgpass /run/dcm4chee* 2>/dev/null | grep -i pgpass")
+    assert _files_with(lab, DB_PW) == []
+
 
 # ---- WildFly CLI script, ldap.properties, systemd unit --------------------------------------------------
 def test_rendered_wildfly_cli_and_unit(lab, workdir):
@@ -345,7 +536,10 @@ def test_rendered_wildfly_cli_and_unit(lab, workdir):
     assert cli.count("if (outcome") == cli.count("end-if")
     props = (out_dir / "ldap.properties").read_text()
     assert "java.naming.provider.url=ldap://127.0.0.1:389/%s" % BASE_DN in props
-    assert "java.naming.security.credentials=%s" % LDAP_PW in props
+    # WildFly binds as the archive's own account, never as the root DN
+    assert "java.naming.security.principal=%s\n" % ARC_DN in props
+    assert "java.naming.security.credentials=%s\n" % ARC_PW in props
+    assert ADMIN_DN not in props and LDAP_PW not in props
     unit = (out_dir / "dcm4chee-arc.service").read_text()
     assert "-b 127.0.0.1 -bmanagement 127.0.0.1 -Djboss.http.port=8081" in unit
     assert "ExecStart=%s/bin/standalone.sh -c dcm4chee-arc.xml" % home in unit

@@ -4,7 +4,10 @@
      (POST /modalities/<site_b>/store on site A), find it at site B with QIDO-RS;
   2. the other way round: store on site B, send to site A, find it on site A's *other* node
      (A2: the two nodes share one PostgreSQL index and storage);
-  3. site A knows site B as an Orthanc peer and as a DICOMweb server (QIDO-RS through it).
+  3. site A knows site B as an Orthanc peer and as a DICOMweb server (QIDO-RS through it);
+  4. site A sends studies to site B through the peer and through the DICOMweb server (STOW-RS):
+     both are HTTPS to site B's front door, verified against the deployment CA, with site A's
+     peering account there; that account may read and store but not administer (403).
 Passwords come from SITE_A_PASSWORD / SITE_B_PASSWORD. Prints one JSON object; exits non-zero
 with a message at the first failure. Every wait is bounded.
 """
@@ -81,6 +84,9 @@ def main():
     ap.add_argument("--b-user", required=True)
     ap.add_argument("--a-name", required=True, help="site A's name (its modality name at site B)")
     ap.add_argument("--b-name", required=True)
+    ap.add_argument("--b-front-url", required=True, help="site B's front door (https://...)")
+    ap.add_argument("--b-peer-user", required=True, help="site A's peering account at site B")
+    ap.add_argument("--ca", required=True, help="the deployment CA (PEM) the front door's certificate chains to")
     args = ap.parse_args()
     sa, sb = session(args.a_user, "SITE_A_PASSWORD"), session(args.b_user, "SITE_B_PASSWORD")
     result = {}
@@ -111,6 +117,45 @@ def main():
     result["peers"] = peers
     result["dicomweb_servers"] = servers
     result["qido_via_dicomweb_server"] = len(resp.json())
+
+    # 4. HTTPS between the sites, with the peering account
+    uid, payload = new_study("PEER")
+    study = upload(sa, args.a_url, payload)
+    resp = sa.post(args.a_url + "/peers/%s/store" % args.b_name, json={"Resources": [study], "Synchronous": True},
+                   timeout=120)
+    if resp.status_code != 200:
+        fail("POST /peers/%s/store -> HTTP %s %s" % (args.b_name, resp.status_code, resp.text[:300]))
+    if not qido(sb, args.b_url, uid):
+        fail("study %s sent through the HTTPS peer %s is not found at site B" % (uid, args.b_name))
+    result["peer_store_https"] = {"study": uid, "found_at_b": True}
+    uid, payload = new_study("STOW")
+    study = upload(sa, args.a_url, payload)
+    resp = sa.post(args.a_url + "/dicom-web/servers/%s/stow" % args.b_name,
+                   json={"Resources": [study], "Synchronous": True}, timeout=120)
+    if resp.status_code != 200:
+        fail("POST /dicom-web/servers/%s/stow -> HTTP %s %s" % (args.b_name, resp.status_code, resp.text[:300]))
+    if not qido(sb, args.b_url, uid):
+        fail("study %s sent with STOW-RS through DICOMweb server %s is not found at site B" % (uid, args.b_name))
+    result["dicomweb_stow_https"] = {"study": uid, "found_at_b": True}
+    peer = requests.Session()
+    peer.auth = (args.b_peer_user, os.environ["SITE_A_PEER_PASSWORD"])
+    peer.verify = args.ca
+    front = args.b_front_url.rstrip("/")
+    expected = [("GET", "/dicom-web/studies?StudyInstanceUID=" + uid, 200), ("GET", "/orthanc/system", 403),
+                ("GET", "/orthanc/studies", 403), ("DELETE", "/orthanc/studies/" + study, 403),
+                ("GET", "/dicom-web/servers", 403), ("PUT", "/orthanc/modalities/elsewhere", 403)]
+    seen = []
+    for method, path, status in expected:
+        got = peer.request(method, front + path, timeout=TIMEOUT, data=b"{}" if method == "PUT" else None).status_code
+        seen.append("%s %s %d" % (method, path.split("?")[0], got))
+        if got != status:
+            fail("site A's peering account at site B: %s %s -> HTTP %d, expected %d" % (method, path, got, status))
+    try:
+        requests.get(front + "/dicom-web/studies", auth=peer.auth, timeout=TIMEOUT, verify=True)
+        fail("site B's front door was trusted without the deployment CA")
+    except requests.exceptions.SSLError:
+        pass
+    result["peer_account_at_b"] = seen
     print(json.dumps(result, sort_keys=True))
 
 
