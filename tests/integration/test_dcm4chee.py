@@ -258,7 +258,7 @@ def test_preflight_rejects_default_passwords(lab, workdir):
 @pytest.mark.parametrize("extra, message", [
     ({"dcm4chee_ldap_archive_password": ""}, "dcm4chee_ldap_archive_password: password is empty"),
     ({"dcm4chee_ldap_archive_password": "dcm4chee"}, "dcm4chee_ldap_archive_password: password is shorter than 12"),
-    ({"dcm4chee_ldap_archive_password": "Dcm4chee2024!"},
+    ({"dcm4chee_ldap_archive_password": "Secret123456!"},
      "dcm4chee_ldap_archive_password: password is a well-known password with digits or symbols added"),
     ({"dcm4chee_ldap_archive_password": LDAP_PW}, "dcm4chee_ldap_archive_password must differ"),
     ({"dcm4chee_ldap_archive_dn": ADMIN_DN}, "dcm4chee_ldap_archive_dn"),
