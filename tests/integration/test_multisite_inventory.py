@@ -77,10 +77,14 @@ def _check(wiring):
     aet = {w["site"]: w["aet"] for w in orthanc.values()}
     for host, w in orthanc.items():
         others = [s for s in sites if s != w["site"]]
-        assert [m["name"] for m in w["modalities"] if m["name"].startswith("site_")] == others, host
+        assert [m["name"] for m in w["modalities"] if m["name"] in sites] == others, host
         for m in w["modalities"]:
             if m["name"] in others:
                 assert m["aet"] == aet[m["name"]] and m["port"] == 4242, (host, m)
+        # every node of another site is known by AE title and address (DicomCheckModalityHost)
+        for site in others:
+            nodes = [h for h, x in orthanc.items() if x["site"] == site]
+            assert len([m for m in w["modalities"] if m["aet"] == aet[site]]) == len(nodes), (host, site)
         assert w["peers"] == others and w["dicomweb_servers"] == others, host
         nodes = [h for h, x in orthanc.items() if x["site"] == w["site"]]
         assert w["storage_in_pg"] is (len(nodes) > 1) and w["multiple_writers"] is (len(nodes) > 1), host
@@ -107,8 +111,11 @@ def test_lab_multisite_wiring(lab_copy, tmp_path):
 
 
 def test_example_multisite_wiring(tmp_path):
-    secrets = ["-e", "vault_orthanc_db_password=x", "-e", "vault_orthanc_admin_password=y",
-               "-e", "vault_viewer_password=z"]
+    secrets = ["-e", json.dumps({
+        "vault_orthanc_db_password": "x", "vault_orthanc_admin_password": "y",
+        "vault_orthanc_frontdoor_passwords": {"viewer": "v", "uploader": "u", "admin": "a", "peer": "p"},
+        "vault_frontdoor_users": [{"name": "alice", "role": "viewer", "password": "w"}],
+        "vault_peer_passwords": {"site_north_to_site_south": "n", "site_south_to_site_north": "s"}})]
     orthanc = _check(_wiring(ROOT / "inventories" / "example-multisite", tmp_path, secrets))
     assert orthanc["north-pacs1"]["modalities"][0]["name"] == "north-ct1"
 

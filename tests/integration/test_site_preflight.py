@@ -62,6 +62,16 @@ def run_site(inventory, extra):
     ({"orthanc_users": [{"name": "admin", "password": "Orthanc12345!", "role": "admin"}]}, "orthanc_users[0] (admin): password"),
     ({"orthanc_users": [{"name": "reader", "password": "Reader-Account-Pw-1", "role": "viewer"}]},
      "orthanc_users[0] (reader): the first account needs a role with the admin class"),
+    # settings that reopen what the orthanc role hardens, and plaintext or md5 database access
+    ({"orthanc_extra_settings": {"WebDavEnabled": True}}, "orthanc_extra_settings.WebDavEnabled = true"),
+    ({"orthanc_extra_settings": {"ExecuteLuaEnabled": True}}, "orthanc_extra_settings.ExecuteLuaEnabled"),
+    ({"orthanc_extra_settings": {"LimitFindResults": 0}}, "orthanc_extra_settings.LimitFindResults"),
+    ({"orthanc_dicom_always_allow_store": True}, "orthanc_dicom_always_allow_store = true"),
+    ({"orthanc_dicom_check_modality_host": False}, "orthanc_dicom_check_modality_host = false"),
+    ({"postgresql_hba_entries": [{"type": "host", "database": "orthanc", "user": "orthanc",
+                                  "address": "10.0.0.0/8"}]}, "postgresql_hba_entries[0]"),
+    ({"postgresql_hba_entries": [{"type": "host", "database": "orthanc", "user": "orthanc",
+                                  "address": "127.0.0.1/32", "method": "md5"}]}, "postgresql_hba_entries[0]"),
 ])
 def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
     result = run_site(inventory, extra)
@@ -87,3 +97,15 @@ def test_lab_values_pass_the_preflight_play(inventory):
     assert result.returncode == 0, result.stdout + result.stderr
     for tier in TIERS:
         assert "medimg.pacs.%s" % tier in result.stdout, "no %s preflight ran" % tier
+
+
+@pytest.mark.integration
+def test_unsafe_override_is_explicit(inventory):
+    """orthanc_allow_unsafe_settings lets a reopened setting through the preflight play."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    extra = inventory / "unsafe.json"
+    extra.write_text(json.dumps({"orthanc_extra_settings": {"WebDavEnabled": True}, "orthanc_allow_unsafe_settings": True}))
+    result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra],
+                            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
