@@ -1,8 +1,10 @@
 """bench/run's HTTP side: a keep-alive client that can hold the front door's session cookie and
-resume TLS sessions, WADO-RS frame retrieval, and CPU accounting inside the bench container.
+resume TLS sessions, pools of such clients, STOW-RS and WADO-RS frame loads, and CPU accounting
+inside the bench container.
 
-The same client class measures every path (front door and direct), so both get the same
-keep-alive connections; only the front door uses TLS (and so session resumption) and cookies.
+The same client class and the same load functions measure every path (front door, direct, stock),
+so all get the same keep-alive connections and the same client-side work; only the front door
+uses TLS (and so session resumption) and cookies.
 
 * ``Client(..., cookies=True)``: like a browser or ``requests.Session(auth=...)``: the first request
   carries Basic credentials, the answer's ``Set-Cookie`` is kept and sent back on every later
@@ -12,16 +14,32 @@ keep-alive connections; only the front door uses TLS (and so session resumption)
 
 Every loop is bounded in count and time.
 """
+import email.parser
 import http.client
+import json
 import os
 import ssl
 import sys
 import threading
 import time
+import uuid
 
 import labkit as lk
 
 WADO_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+
+def _parse_headers(fp, _class=http.client.HTTPMessage):
+    """http.client.parse_headers, headers only. The stock one (Python 3.11 here) parses the empty
+    "body" of the header block as MIME too: for a multipart/related answer (every WADO-RS frame)
+    that compiles a regular expression for its unique boundary, ~0.6 ms of client CPU per response
+    on this machine, taken from the 2 cores the server under test shares with the client."""
+    headers = http.client._read_headers(fp)  # pylint: disable=protected-access
+    return email.parser.Parser(_class=_class).parsestr(b"".join(headers).decode("iso-8859-1"), headersonly=True)
+
+
+if hasattr(http.client, "_read_headers"):
+    http.client.parse_headers = _parse_headers   # the same headers; both measured paths use it
 
 
 class _TLSConnection(http.client.HTTPSConnection):
@@ -55,7 +73,7 @@ class Client(lk.Http):
             self.ctx.check_hostname = False
             self.ctx.verify_mode = ssl.CERT_NONE  # the lab front door's certificate is self-signed
         self.stats = {"requests": 0, "connections": 0, "handshakes": 0, "resumed": 0, "cookies_set": 0,
-                      "cookie_requests": 0}
+                      "cookie_requests": 0, "stale_reconnects": 0}
 
     def _connect(self):
         self.stats["connections"] += 1
@@ -68,8 +86,10 @@ class Client(lk.Http):
         if self.jar:
             hdrs["Cookie"] = "; ".join("%s=%s" % kv for kv in self.jar.items())
         hdrs.update(headers or {})
-        last = None
-        for _attempt in range(attempts):
+        last, tries, stale_retried = None, 0, False
+        while tries < attempts:
+            tries += 1
+            reused = self.conn is not None
             if self.conn is None:
                 self.conn = self._connect()
             try:
@@ -79,19 +99,27 @@ class Client(lk.Http):
             except (OSError, http.client.HTTPException) as exc:
                 last = exc
                 self.close()
+                if reused and not stale_retried and isinstance(
+                        exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                    # the server closed the idle keep-alive connection (Orthanc does after its
+                    # KeepAliveTimeout): open a new one, as browsers and urllib3 do; once
+                    stale_retried, tries = True, tries - 1
+                    self.stats["stale_reconnects"] += 1
+                    continue
                 time.sleep(0.2)
                 continue
             self.stats["requests"] += 1
             if "Cookie" in hdrs:
                 self.stats["cookie_requests"] += 1
-            if self.tls and self.conn.sock is not None and self.resume_tls:
-                try:
-                    self.tls_session = self.conn.sock.session or self.tls_session
-                except (AttributeError, ValueError):
-                    pass
+            if self.tls and self.resume_tls and not getattr(self.conn, "session_kept", False) \
+                    and self.conn.sock is not None:
+                # once per connection, after its first answer (TLS 1.3 sends the ticket after the
+                # handshake): reading SSLSocket.session costs ~0.4 ms, too much for every request
+                self.tls_session = self.conn.sock.session or self.tls_session
+                self.conn.session_kept = True
             if self.cookies_enabled:
                 for value in resp.headers.get_all("Set-Cookie") or []:
-                    name, _, rest = value.partition("=")
+                    name, _eq, rest = value.partition("=")
                     if name.strip() and rest:
                         self.jar[name.strip()] = rest.split(";", 1)[0].strip()
                         self.stats["cookies_set"] += 1
@@ -109,45 +137,112 @@ def merge_stats(clients):
     return out
 
 
-class Tracking:
-    """make_client wrapper that remembers every client it made (for their counters)."""
+class Pool:
+    """``n`` persistent clients of one target, kept for all the rounds of a row (as a browser or
+    an import tool keeps its connections). ``warm()``: one untimed request on each, so that no
+    timed request pays for a TCP/TLS connection or a login (a front-door client with cookies gets
+    its session cookie then); run before every timed round, on every path alike."""
 
-    def __init__(self, make_client):
-        self.make_client = make_client
-        self.made = []
-        self.lock = threading.Lock()
+    def __init__(self, make_client, n):
+        self.clients = [make_client() for _i in range(n)]
 
-    def __call__(self):
-        c = self.make_client()
-        with self.lock:
-            self.made.append(c)
-        return c
+    def warm(self, path="/dicom-web/studies?limit=1"):
+        for c in self.clients:
+            status = c.request("GET", path, headers={"Accept": "application/dicom+json"})[0]
+            if status not in (200, 204):
+                raise RuntimeError("warm-up %s: HTTP %d" % (path, status))
 
     def stats(self):
-        return merge_stats(self.made)
+        return merge_stats(self.clients)
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+
+
+def _run(pool, work, time_limit):
+    """Run work(client, deadline) on each client of the pool in its own thread; wall time."""
+    deadline = time.time() + time_limit
+    threads = [threading.Thread(target=work, args=(c, deadline), daemon=True) for c in pool.clients]
+    started = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(time_limit + 150)
+    return time.time() - started
+
+
+# -- STOW-RS -------------------------------------------------------------------------------------
+def stow_bodies(items):
+    """One multipart/related STOW-RS body per instance, built before any timing:
+    [(sop, content type, body)]."""
+    out = []
+    for sop, _study, data in items:
+        boundary = "medimg-%s" % uuid.uuid4().hex
+        body = b"".join((b"--", boundary.encode(), b"\r\nContent-Type: application/dicom\r\n\r\n", data,
+                         b"\r\n--", boundary.encode(), b"--\r\n"))
+        out.append((sop, 'multipart/related; type="application/dicom"; boundary=%s' % boundary, body))
+    return out
+
+
+def stow(pool, bodies, time_limit):
+    """POST ``bodies`` (stow_bodies) with the pool's clients. Returns (acknowledged SOP UIDs,
+    elapsed, errors); acknowledged as in labkit.stow: listed in ReferencedSOPSequence."""
+    lock = threading.Lock()
+    queue = list(bodies)
+    acked, errors = [], []
+
+    def work(client, deadline):
+        while time.time() < deadline:
+            with lock:
+                if not queue:
+                    return
+                _sop, ctype, body = queue.pop(0)
+            try:
+                status, payload = client.request("POST", "/dicom-web/studies", body=body, attempts=1,
+                                                 headers={"Content-Type": ctype, "Accept": "application/dicom+json"})
+            except (OSError, http.client.HTTPException) as exc:
+                client.close()
+                with lock:
+                    errors.append(repr(exc))
+                continue
+            if status != 200:
+                with lock:
+                    errors.append("HTTP %d" % status)
+                continue
+            try:
+                answer = json.loads(payload.decode())
+            except ValueError:
+                with lock:
+                    errors.append("unparseable STOW answer")
+                continue
+            ok = [((ref.get("00081155") or {}).get("Value") or [None])[0]
+                  for ref in (answer.get("00081199") or {}).get("Value", [])]
+            with lock:
+                acked.extend(u for u in ok if u)
+
+    elapsed = _run(pool, work, time_limit)
+    return acked, elapsed, errors
 
 
 # -- WADO-RS frames ----------------------------------------------------------------------------
-def frames(make_client, refs, clients, count, time_limit, min_bytes):
-    """GET frame 1 of ``refs`` [(study, series, sop)] round-robin, ``count`` requests in all.
+def frames(pool, refs, time_limit, min_bytes):
+    """GET frame 1 of each of ``refs`` [(study, series, sop)] once, with the pool's clients.
 
     Returns (frames received, elapsed, errors, bytes). A frame counts when the answer is 200,
-    multipart/related, and at least ``min_bytes`` long (the uncompressed pixel data).
+    a multipart body, and at least ``min_bytes`` long (the uncompressed pixel data).
     """
     lock = threading.Lock()
-    state = {"next": 0, "ok": 0, "bytes": 0}
+    queue = list(refs)
+    state = {"ok": 0, "bytes": 0}
     errors = []
-    deadline = time.time() + time_limit
 
-    def worker():
-        client = make_client()
+    def work(client, deadline):
         while time.time() < deadline:
             with lock:
-                i = state["next"]
-                if i >= count:
-                    break
-                state["next"] += 1
-            study, series, sop = refs[i % len(refs)]
+                if not queue:
+                    return
+                study, series, sop = queue.pop(0)
             path = "/dicom-web/studies/%s/series/%s/instances/%s/frames/1" % (study, series, sop)
             try:
                 status, data = client.request("GET", path, attempts=1, headers={"Accept": WADO_ACCEPT})
@@ -155,7 +250,6 @@ def frames(make_client, refs, clients, count, time_limit, min_bytes):
                 client.close()
                 with lock:
                     errors.append(repr(exc))
-                time.sleep(0.2)
                 continue
             if status != 200 or len(data) < min_bytes or b"Content-Type" not in data[:400]:
                 with lock:
@@ -164,15 +258,9 @@ def frames(make_client, refs, clients, count, time_limit, min_bytes):
             with lock:
                 state["ok"] += 1
                 state["bytes"] += len(data)
-        client.close()
 
-    started = time.time()
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(time_limit + 150)
-    return state["ok"], time.time() - started, errors, state["bytes"]
+    elapsed = _run(pool, work, time_limit)
+    return state["ok"], elapsed, errors, state["bytes"]
 
 
 # -- CPU accounting ----------------------------------------------------------------------------
@@ -217,7 +305,7 @@ class ContainerCPU:
         res = lk.dexec(self.container, "python3", "-c", _PROC_SCRIPT, timeout=30, check=False)
         out = {}
         for item in res.stdout.split():
-            k, _, v = item.partition("=")
+            k, _eq, v = item.partition("=")
             if v.isdigit():
                 out[k] = int(v)
         return out

@@ -119,69 +119,121 @@ class StockOrthanc:
 
 
 # -- measurements ------------------------------------------------------------------------------------
+# Front door and direct are measured in interleaved rounds: each round runs every target once
+# (the order rotating from round to round), so that the load of the shared machine, which drifts
+# over seconds, weighs on every target alike. A row adds up its rounds (requests / wall time).
 def per_request_ms(cpu, n):
     return {k: round(v * 1000.0 / n, 2) for k, v in cpu.items()} if cpu and n else None
-
-
-def ingest_matrix(targets, template, count, clients_list, time_limit, cpu=None):
-    """STOW-RS `count` fresh CT slices per (clients, target). targets: [(name, make_client, in_container)].
-
-    Returns (rows, refs): refs are (study, series, sop) of the instances the converged Orthanc
-    acknowledged, for the WADO-RS frame retrieval."""
-    from pydicom import dcmread
-
-    rows, refs = [], []
-    for clients in clients_list:
-        for name, make_client, in_container in targets:
-            items = lk.make_instances(template, 1, count, "I%s%d" % (name[:3].upper(), clients))
-            load = os.getloadavg()[0]
-            tracked = hb.Tracking(make_client)
-            meter = cpu.start() if (cpu and in_container) else None
-            acked, elapsed, errors = lk.stow(tracked, items, clients=clients, batch=1, time_limit=time_limit)
-            used = meter.stop() if meter else None
-            rate = len(acked) / elapsed if elapsed else 0.0
-            row = {"target": name, "clients": clients, "stored": len(acked), "sent": len(items),
-                   "elapsed": round(elapsed, 2), "ips": round(rate, 1), "errors": len(errors),
-                   "first_error": errors[0] if errors else None, "load1": round(load, 2),
-                   "http": tracked.stats(), "cpu_s": used, "cpu_ms_per_request": per_request_ms(used, len(acked))}
-            rows.append(row)
-            if in_container:
-                done = set(acked)
-                for sop, study, data in items:
-                    if sop in done:
-                        refs.append((study, dcmread(io.BytesIO(data), stop_before_pixels=True).SeriesInstanceUID, sop))
-            log("ingest %-27s %d client(s): %4d/%d in %6.1f s = %6.1f inst/s%s%s"
-                % (name, clients, len(acked), len(items), elapsed, rate, cpu_text(used, len(acked)),
-                   (" (%d errors, first %s)" % (len(errors), errors[0])) if errors else ""))
-    return rows, refs
 
 
 def cpu_text(used, n):
     if not used or not n:
         return ""
-    return "; CPU ms/request " + ", ".join("%s %.1f" % (k, v * 1000.0 / n) for k, v in used.items() if v)
+    return "; CPU ms/request " + ", ".join("%s %.2f" % (k, v * 1000.0 / n) for k, v in used.items() if v)
 
 
-def wado_matrix(targets, refs, clients_list, count, time_limit, min_bytes, cpu=None):
-    """WADO-RS frame 1 of `refs`, `count` requests per (clients, target), round-robin over refs."""
-    rows = []
+def interleaved(kind, targets, clients, rounds, run_round, cpu, prepare=None):
+    """Rows for one client count. run_round(round, slot, name, pool) -> (done, elapsed, errors, extra);
+    prepare(round), untimed, before each round."""
+    pools = {name: hb.Pool(mk, clients) for name, mk, _in in targets}
+    acc = {name: {"done": 0, "elapsed": 0.0, "errors": [], "rates": [], "cpu": {}, "load": [], "extra": 0}
+           for name, _mk, _in in targets}
+    try:
+        for r in range(rounds):
+            if prepare:
+                prepare(r)
+            k = r % len(targets)
+            for name, _mk, in_container in targets[k:] + targets[:k]:
+                slot = [t[0] for t in targets].index(name)
+                a = acc[name]
+                pools[name].warm()
+                a["load"].append(os.getloadavg()[0])
+                meter = cpu.start() if (cpu and in_container) else None
+                done, elapsed, errors, extra = run_round(r, slot, name, pools[name])
+                used = meter.stop() if meter else None
+                a["done"] += done
+                a["elapsed"] += elapsed
+                a["errors"] += errors
+                a["extra"] += extra
+                a["rates"].append(round(done / elapsed, 1) if elapsed else 0.0)
+                for g, v in (used or {}).items():
+                    a["cpu"][g] = a["cpu"].get(g, 0.0) + v
+        rows = []
+        for name, _mk, _in in targets:
+            a = acc[name]
+            rate = a["done"] / a["elapsed"] if a["elapsed"] else 0.0
+            cpu_s = {g: round(v, 2) for g, v in a["cpu"].items()} or None
+            rows.append({"target": name, "clients": clients, "done": a["done"], "elapsed": round(a["elapsed"], 2),
+                         "rate": round(rate, 1), "round_rates": a["rates"], "errors": len(a["errors"]),
+                         "first_error": a["errors"][0] if a["errors"] else None,
+                         "load1": round(sum(a["load"]) / len(a["load"]), 2), "http": pools[name].stats(),
+                         "cpu_s": cpu_s, "cpu_ms_per_request": per_request_ms(cpu_s, a["done"]), "extra": a["extra"]})
+            log("%-6s %-27s %d client(s): %5d in %6.1f s = %6.1f/s (rounds %s)%s%s"
+                % (kind, name, clients, a["done"], a["elapsed"], rate, " ".join("%.0f" % x for x in a["rates"]),
+                   cpu_text(cpu_s, a["done"]),
+                   (" (%d errors, first %s)" % (len(a["errors"]), a["errors"][0])) if a["errors"] else ""))
+        return rows
+    finally:
+        for pool in pools.values():
+            pool.close()
+
+
+def ingest_matrix(targets, template, count, clients_list, rounds, time_limit, cpu=None):
+    """STOW-RS `count` fresh CT slices per (clients, target), in `rounds` interleaved rounds.
+    targets: [(name, make_client, in_container)]. Returns (rows, refs): refs are (study, series,
+    sop) of the instances the converged Orthanc acknowledged, for the WADO-RS retrieval."""
+    from pydicom import dcmread
+
+    per_round = max(1, -(-count // rounds))
+    rows, refs, batches_of = [], [], {}
     for clients in clients_list:
-        for name, make_client, in_container in targets:
-            load = os.getloadavg()[0]
-            tracked = hb.Tracking(make_client)
-            meter = cpu.start() if (cpu and in_container) else None
-            got, elapsed, errors, nbytes = hb.frames(tracked, refs, clients, count, time_limit, min_bytes)
-            used = meter.stop() if meter else None
-            rate = got / elapsed if elapsed else 0.0
-            rows.append({"target": name, "clients": clients, "frames": got, "requested": count,
-                         "elapsed": round(elapsed, 2), "fps": round(rate, 1),
-                         "mib_s": round(nbytes / 1048576.0 / elapsed, 1) if elapsed else 0.0,
-                         "errors": len(errors), "first_error": errors[0] if errors else None,
-                         "load1": round(load, 2), "http": tracked.stats(), "cpu_s": used,
-                         "cpu_ms_per_request": per_request_ms(used, got)})
-            log("wado   %-27s %d client(s): %4d/%d frames in %6.1f s = %6.1f frames/s%s%s"
-                % (name, clients, got, count, elapsed, rate, cpu_text(used, got),
-                   (" (%d errors, first %s)" % (len(errors), errors[0])) if errors else ""))
+        batches_of[clients] = {}
+
+        def prepare(r, clients=clients):
+            batches = batches_of[clients]
+            batches.clear()
+            for name, _mk, _in in targets:
+                items = lk.make_instances(template, 1, per_round, "I%s%d%d" % (name[:3].upper(), clients, r))
+                # one study with one series per batch (labkit.make_instances)
+                series = dcmread(io.BytesIO(items[0][2]), stop_before_pixels=True).SeriesInstanceUID
+                batches[(r, name)] = (items, hb.stow_bodies(items), series)
+
+        def run_round(r, _slot, name, pool, clients=clients):
+            items, bodies, series = batches_of[clients][(r, name)]
+            acked, elapsed, errors = hb.stow(pool, bodies, time_limit / rounds)
+            if dict((n, i) for n, _m, i in targets)[name]:
+                done = set(acked)
+                refs.extend((study, series, sop) for sop, study, _data in items if sop in done)
+            return len(acked), elapsed, errors, len(items)
+
+        for row in interleaved("ingest", targets, clients, rounds, run_round, cpu, prepare):
+            row["ips"], row["stored"], row["sent"] = row.pop("rate"), row.pop("done"), row.pop("extra")
+            rows.append(row)
+    return rows, refs
+
+
+def wado_matrix(targets, refs, clients_list, count, rounds, time_limit, min_bytes, cpu=None):
+    """WADO-RS frame 1, `count` requests per (clients, target) in `rounds` interleaved rounds.
+
+    Every (round, target) gets its own slice of `refs`, so that no target reads instances another
+    one has just put into Orthanc's storage cache (MaximumStorageCacheSize, 128 MB by default)."""
+    per_round = max(1, -(-count // rounds))
+    rows, offset = [], 0
+    for clients in clients_list:
+        base = offset
+
+        def run_round(r, slot, _name, pool, base=base):
+            start = base + (r * len(targets) + slot) * per_round
+            chunk = [refs[(start + i) % len(refs)] for i in range(per_round)]
+            got, elapsed, errors, nbytes = hb.frames(pool, chunk, time_limit / rounds, min_bytes)
+            return got, elapsed, errors, nbytes
+
+        for row in interleaved("wado", targets, clients, rounds, run_round, cpu):
+            nbytes = row.pop("extra")
+            row["fps"], row["frames"], row["requested"] = row.pop("rate"), row.pop("done"), per_round * rounds
+            row["mib_s"] = round(nbytes / 1048576.0 / row["elapsed"], 1) if row["elapsed"] else 0.0
+            rows.append(row)
+        offset += rounds * len(targets) * per_round
     return rows
 
 
@@ -220,14 +272,14 @@ def qido_bench(targets, studies_total, time_limit):
         if need > 0:
             items = lk.make_instances(tiny, need, 1, "Q" if level == 100 else "R", patient_prefix="QIDO")
             # the first 100 patients are QIDO-Q-000000..99, the ones queried by PatientID
-            direct = dict((n, mk) for n, mk, *_ in targets)[DIRECT]
+            direct = dict((t[0], t[1]) for t in targets)[DIRECT]
             acked, elapsed, errors = lk.stow(direct, items, clients=4, batch=25, time_limit=time_limit)
             have += len(acked)
             results["fill %d" % level] = {"sent": len(items), "acknowledged": len(acked), "errors": len(errors),
                                           "elapsed": round(elapsed, 1)}
             log("qido fill: +%d/%d studies acknowledged in %.1f s (%.0f/s), %d failed requests; %d in total"
                 % (len(acked), len(items), elapsed, len(acked) / max(elapsed, 0.001), len(errors), have))
-        for name, make_client, *_ in targets:
+        for name, make_client, *_rest in targets:
             res = qido_latency(make_client)
             results["%s @ %d" % (name, have)] = {"target": name, "studies": have, "queries": res}
             log("qido %-22s %6d studies: %s" % (name, have, "; ".join(
@@ -271,6 +323,13 @@ def ratio(rows, a, b, clients):
     return round(x / y, 2) if x and y else None
 
 
+def round_ratios(rows, a, b, clients):
+    """The same ratio round by round (a and b measured back to back in each round)."""
+    def rates(t):
+        return next((r.get("round_rates") or [] for r in rows if r["target"] == t and r["clients"] == clients), [])
+    return [round(x / y, 2) for x, y in zip(rates(a), rates(b)) if x and y]
+
+
 TARGET_RATIO = 0.9   # the project's issue: front door / direct >= 0.9 (STOW at 4 clients, WADO frames)
 CPU_COLS = ("nginx", "frontdoor-auth", "Orthanc", "PostgreSQL", "bench client")
 
@@ -278,6 +337,10 @@ CPU_COLS = ("nginx", "frontdoor-auth", "Orthanc", "PostgreSQL", "bench client")
 def _cpu_cells(r):
     c = r.get("cpu_ms_per_request")
     return " | ".join(("%.2f" % c[k]) if c and k in c else "-" for k in CPU_COLS)
+
+
+def _rounds(r):
+    return " / ".join("%.0f" % x for x in r.get("round_rates") or []) or "-"
 
 
 def _http_cell(r):
@@ -289,6 +352,8 @@ def _http_cell(r):
         text += ", %d TLS (%d resumed)" % (h["handshakes"], h.get("resumed", 0))
     if h.get("cookie_requests"):
         text += ", cookie on %d/%d" % (h["cookie_requests"], h.get("requests", 0))
+    if h.get("stale_reconnects"):
+        text += ", %d reconnects after an idle close" % h["stale_reconnects"]
     return text
 
 
@@ -303,31 +368,42 @@ def report(res, path_md, path_png):
                   "and sends it back on every later request (as a browser or `requests.Session` does; the Basic "
                   "header stays on too); **%s** sends Basic credentials only and no cookie (`curl -u`, "
                   "`medimg.pacs.dicom_import`). Direct: Orthanc's own Basic authentication (account `admin`). "
-                  "Every client keeps its connection alive; the front-door clients resume TLS sessions when "
-                  "they reconnect. A viewer's STOW-RS: %s." % (FD_COOKIE, FD_BASIC, res.get("viewer_stow")), ""]
+                  "A viewer's STOW-RS through the front door: %s." % (FD_COOKIE, FD_BASIC, res.get("viewer_stow")),
+                  ""]
+    lines += ["Method: every row is split into %d rounds; a round runs every target once, back to back, in an order "
+              "that rotates from round to round, so the drifting load of the shared machine weighs on all of them "
+              "alike; a row is the sum of its rounds. Each target keeps its client connections (keep-alive) for "
+              "all its rounds; before each timed round every connection makes one untimed request (connection, "
+              "TLS handshake, login), the same on every path; a client that reconnects resumes its TLS session. "
+              "STOW-RS bodies are built before the clock starts." % res["args"]["rounds"], ""]
     lines += ["## Ingest, realistic CT (512x512 16-bit, STOW-RS, 1 instance per request)", "",
-              "| target | clients | instances/s | stored/sent | load1 |", "|---|---:|---:|---:|---:|"]
+              "| target | clients | instances/s | per round | stored/sent | load1 |", "|---|---:|---:|---|---:|---:|"]
     for r in res["ingest"]:
-        lines.append("| %s | %d | %.1f | %d/%d | %.2f |" % (r["target"], r["clients"], r["ips"], r["stored"],
-                                                            r["sent"], r["load1"]))
+        lines.append("| %s | %d | %.1f | %s | %d/%d | %.2f |" % (r["target"], r["clients"], r["ips"], _rounds(r),
+                                                                 r["stored"], r["sent"], r["load1"]))
     if res.get("wado"):
         w = res["wado"]
         lines += ["", "## WADO-RS frame retrieval (frame 1 of the CT instances above, uncompressed 512 KiB)", "",
                   "`GET /dicom-web/studies/{s}/series/{se}/instances/{i}/frames/1`, Accept `%s`, round-robin over "
-                  "the %d instances the converged Orthanc stored, after one untimed pass over all of them (%.0f s). "
-                  "At most %d requests or %.0f s per row." % (hb.WADO_ACCEPT, w["instances"], w["warm_up"]["elapsed"],
-                                                             res["args"]["frames"], res["args"]["frames_seconds"]), "",
-                  "| target | clients | frames/s | MiB/s | frames/requested | errors | load1 |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "the %d CT instances the converged Orthanc stored above, after one untimed pass over all of them "
+                  "(%.0f s). Every (round, target) reads its own instances, so no target finds frames another one "
+                  "has just put into Orthanc's storage cache. At most %d requests or %.0f s per row."
+                  % (hb.WADO_ACCEPT, w["instances"], w["warm_up"]["elapsed"], res["args"]["frames"],
+                     res["args"]["frames_seconds"]), "",
+                  "| target | clients | frames/s | per round | MiB/s | frames/requested | errors | load1 |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|"]
         for r in w["rows"]:
-            lines.append("| %s | %d | %.1f | %.1f | %d/%d | %d | %.2f |" % (
-                r["target"], r["clients"], r["fps"], r["mib_s"], r["frames"], r["requested"], r["errors"],
-                r["load1"]))
+            lines.append("| %s | %d | %.1f | %s | %.1f | %d/%d | %d | %.2f |" % (
+                r["target"], r["clients"], r["fps"], _rounds(r), r["mib_s"], r["frames"], r["requested"],
+                r["errors"], r["load1"]))
     lines += ["", "Ratios (same run):", ""]
     for k, v in res["ratios"].items():
         mark = ""
         if v is not None and " front door (cookie) / direct" in k and (k.startswith("WADO") or "4 client" in k):
             mark = " (target >= %.1f: %s)" % (TARGET_RATIO, "met" if v >= TARGET_RATIO else "**missed**")
+        spread = (res.get("ratio_rounds") or {}).get(k)
+        if spread:
+            mark = " (rounds %s)%s" % (" / ".join("%.2f" % x for x in spread), mark)
         lines.append("- %s: **%s**%s" % (k, v, mark))
     cpu_rows = [("STOW-RS", r) for r in res["ingest"] if r.get("cpu_ms_per_request")]
     cpu_rows += [("WADO-RS frame", r) for r in ((res.get("wado") or {}).get("rows") or [])
@@ -422,9 +498,11 @@ def report(res, path_md, path_png):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    ap.add_argument("--ct", type=int, default=120, help="CT slices per ingest run (default 120)")
-    ap.add_argument("--frames", type=int, default=600, help="WADO-RS frame requests per run (default 600)")
-    ap.add_argument("--frames-seconds", type=float, default=30.0, help="time bound of one frame run (default 30)")
+    ap.add_argument("--ct", type=int, default=240, help="CT slices per ingest row (default 240)")
+    ap.add_argument("--frames", type=int, default=900, help="WADO-RS frame requests per row (default 900)")
+    ap.add_argument("--frames-seconds", type=float, default=60.0, help="time bound of one frame row (default 60)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds each ingest and frame row is split into (default 3)")
     ap.add_argument("--qido-studies", type=int, default=10000, help="0 skips the QIDO-RS part")
     ap.add_argument("--qido-fill-seconds", type=float, default=300.0)
     ap.add_argument("--import-count", type=int, default=200, help="0 skips it")
@@ -476,7 +554,7 @@ def main():
             stow_targets.append((FD_BASIC, client(443, "uploader", uploader, tls=True), True))
             read_targets.append((FD_BASIC, client(443, "viewer", viewer, tls=True), True))
         stow_targets.append((STOCK, lambda: hb.Client("127.0.0.1", stock.port, stock.USER, stock.PASSWORD), False))
-        for name, mk, _ in stow_targets + read_targets:
+        for _name, mk, _in in stow_targets + read_targets:
             lk.wait_http(mk(), "/dicom-web/studies?limit=1", timeout=120)
         template = lk.template(512, 512)
         if front_door:
@@ -485,17 +563,20 @@ def main():
             _acked, _el, errs = lk.stow(read_targets[0][1], probe, clients=1, time_limit=30)
             res["viewer_stow"] = errs[0] if errs else "stored (expected HTTP 403)"
             log("STOW-RS as viewer through the front door: %s" % res["viewer_stow"])
-        res["ingest"], refs = ingest_matrix(stow_targets, template, args.ct, (1, 4), time_limit=180, cpu=cpu)
+        res["ingest"], refs = ingest_matrix(stow_targets, template, args.ct, (1, 4), args.rounds, time_limit=180,
+                                            cpu=cpu)
         ing = res["ingest"]
-        res["ratios"] = {}
+        res["ratios"], res["ratio_rounds"] = {}, {}
+
+        def add_ratio(key, rows, a, b, cl):
+            res["ratios"][key] = ratio(rows, a, b, cl)
+            res["ratio_rounds"][key] = round_ratios(rows, a, b, cl)
+
         for cl in (1, 4):
-            res["ratios"]["direct (PostgreSQL index) / stock (SQLite), %d client(s)" % cl] = \
-                ratio(ing, DIRECT, STOCK, cl)
+            add_ratio("direct (PostgreSQL index) / stock (SQLite), %d client(s)" % cl, ing, DIRECT, STOCK, cl)
             if front_door:
-                res["ratios"]["STOW-RS front door (cookie) / direct, %d client(s)" % cl] = \
-                    ratio(ing, FD_COOKIE, DIRECT, cl)
-                res["ratios"]["STOW-RS front door (Basic only) / direct, %d client(s)" % cl] = \
-                    ratio(ing, FD_BASIC, DIRECT, cl)
+                add_ratio("STOW-RS front door (cookie) / direct, %d client(s)" % cl, ing, FD_COOKIE, DIRECT, cl)
+                add_ratio("STOW-RS front door (Basic only) / direct, %d client(s)" % cl, ing, FD_BASIC, DIRECT, cl)
         for cl_target in (DIRECT, STOCK):
             a = next((r["ips"] for r in ing if r["target"] == cl_target and r["clients"] == 4), None)
             b = next((r["ips"] for r in ing if r["target"] == cl_target and r["clients"] == 1), None)
@@ -505,18 +586,20 @@ def main():
         if refs and args.frames > 0:
             min_bytes = template.Rows * template.Columns * template.BitsAllocated // 8
             # every frame once, untimed, so that no measured path reads a file for the first time
-            warm = hb.frames(read_targets[0][1], refs, 4, len(refs), 120, min_bytes)
+            warm_pool = hb.Pool(dict((n, mk) for n, mk, _in in read_targets)[DIRECT], 4)
+            warm = hb.frames(warm_pool, refs, 120, min_bytes)
+            warm_pool.close()
             log("wado   warm-up: %d/%d frames in %.1f s" % (warm[0], len(refs), warm[1]))
             res["wado"] = {"instances": len(refs), "warm_up": {"frames": warm[0], "elapsed": round(warm[1], 1)},
-                           "rows": wado_matrix(read_targets, refs, (1, 4), args.frames, args.frames_seconds,
-                                               min_bytes, cpu=cpu)}
+                           "rows": wado_matrix(read_targets, refs, (1, 4), args.frames, args.rounds,
+                                               args.frames_seconds, min_bytes, cpu=cpu)}
             wrows = [dict(r, ips=r["fps"]) for r in res["wado"]["rows"]]
             for cl in (1, 4):
                 if front_door:
-                    res["ratios"]["WADO-RS frames front door (cookie) / direct, %d client(s)" % cl] = \
-                        ratio(wrows, FD_COOKIE, DIRECT, cl)
-                    res["ratios"]["WADO-RS frames front door (Basic only) / direct, %d client(s)" % cl] = \
-                        ratio(wrows, FD_BASIC, DIRECT, cl)
+                    add_ratio("WADO-RS frames front door (cookie) / direct, %d client(s)" % cl, wrows, FD_COOKIE,
+                              DIRECT, cl)
+                    add_ratio("WADO-RS frames front door (Basic only) / direct, %d client(s)" % cl, wrows, FD_BASIC,
+                              DIRECT, cl)
         qtargets = [t for t in read_targets if t[0] != FD_BASIC]
         res["qido"] = qido_bench(qtargets, args.qido_studies, args.qido_fill_seconds) if args.qido_studies else {}
         res["import"] = import_compare(args.import_count, 512) if args.import_count else None
