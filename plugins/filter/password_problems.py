@@ -47,7 +47,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: One message per weak password, e.g. V(nginx_users[0] (viewer): password is shorter than 12 characters).
+  description:
+    - One message per weak password, for example C(nginx_users[0] (viewer) - password is shorter than 12 characters)
+      (the filter separates label and reason with a colon).
   type: list
   elements: str
 """

@@ -14,7 +14,7 @@ short_description: Manage the user file of the medimg.pacs front door (salted sc
 version_added: "0.2.0"
 description:
   - Writes the JSON user file that the front door's authentication service
-    (C(medimg-frontdoor-auth), installed by the C(medimg.pacs.nginx) role) reads: for each user a role
+    (C(medimg-frontdoor-auth), installed by the C(medimg.pacs.nginx) role) reads. For each user it holds a role
     and a PHC scrypt hash of the password with its own random salt.
   - Idempotent. A user's stored hash is kept as long as the given password still verifies against it,
     so a second run changes nothing; a new password gets a new random salt. The file is the complete

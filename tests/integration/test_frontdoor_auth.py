@@ -117,19 +117,19 @@ def test_roles_decide_the_request_classes(service):
         status, headers = service.ask(klass=klass, user=user, password=PASSWORDS[user])
         assert status == expected, (user, klass, status)
         assert headers['x-medimg-user'] == user                  # the audit log names the user on 403 too
-    status, _ = service.ask(klass='', user='alice', password=PASSWORDS['alice'])
+    status = service.ask(klass='', user='alice', password=PASSWORDS['alice'])[0]
     assert status == 403                                         # no class: treated as admin
 
 
 def test_forged_and_tampered_cookies_are_refused(service):
-    _, headers = service.ask(user='alice', password=PASSWORDS['alice'])
+    status, headers = service.ask(user='alice', password=PASSWORDS['alice'])
     good = cookie_of(headers)
     name, value = good.split('=', 1)
     parts = value.split('.')
     forged_user = base64.urlsafe_b64encode(b'root-admin').decode().rstrip('=')
     for bad in ('v1.forged', '.'.join([parts[0], forged_user] + parts[2:]),
                 '.'.join(parts[:2] + [str(int(parts[2]) + 3600)] + parts[3:]), value[:-2] + 'AA'):
-        status, _ = service.ask(klass='admin', cookie='%s=%s' % (name, bad))
+        status = service.ask(klass='admin', cookie='%s=%s' % (name, bad))[0]
         assert status == 401, bad
 
 
@@ -145,8 +145,8 @@ def test_a_password_change_ends_sessions_and_cached_credentials(service):
 
 
 def test_failed_logins_lock_the_address_out(service):
-    for _ in range(3):
-        assert service.ask(user='alice', password='wrong-password-xx', ip='203.0.113.9')[0] == 401
+    for attempt in range(3):
+        assert service.ask(user='alice', password='wrong-password-xx', ip='203.0.113.9')[0] == 401, attempt
     # locked: even the right password is refused from that address, not from another one
     assert service.ask(user='alice', password=PASSWORDS['alice'], ip='203.0.113.9')[0] == 401
     assert service.ask(user='alice', password=PASSWORDS['alice'], ip='203.0.113.10')[0] == 200
@@ -165,8 +165,8 @@ def test_unknown_users_cost_a_hash_too(service):
 
 def test_keep_alive_and_the_session_key_file(service):
     conn = UnixConnection(os.path.join(os.path.dirname(service.users_file), 'auth.sock'))
-    for _ in range(20):
-        assert service.ask(user='ulrich', password=PASSWORDS['ulrich'], klass='store', conn=conn)[0] == 200
+    for attempt in range(20):
+        assert service.ask(user='ulrich', password=PASSWORDS['ulrich'], klass='store', conn=conn)[0] == 200, attempt
     conn.close()
     assert oct(os.stat(service.key_file).st_mode & 0o777) == '0o600'
     assert os.path.getsize(service.key_file) == 32

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Who may talk DICOM to the deployed Orthanc: real associations with pynetdicom.
 
 Reads JSON on standard input:
@@ -49,8 +48,8 @@ def check(host, port, timeout, spec):
     assoc = ae.associate(host, port, **kwargs)
     try:
         if not assoc.is_established:
-            return 'refused', 'association %s' % ('rejected' if assoc.is_rejected else 'aborted' if assoc.is_aborted
-                                                   else 'not established')
+            state = 'rejected' if assoc.is_rejected else 'aborted' if assoc.is_aborted else 'not established'
+            return 'refused', 'association %s' % state
         if spec['op'] == 'echo':
             status = assoc.send_c_echo()
         elif spec['op'] == 'store':

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Role x method x path checks against a deployed front door or Orthanc (standard library only).
 
 Reads a JSON document on standard input (so no password is on a command line or in an

@@ -23,15 +23,15 @@ def _args(path, users=None, **extra):
 
 def test_create_then_idempotent(run_module, tmp_path):
     path = tmp_path / 'users.json'
-    result, out, _ = run_module('frontdoor_users', _args(path))
+    result, out, err = run_module('frontdoor_users', _args(path))
     assert result['changed'] is True and sorted(result['added']) == ['admin', 'viewer']
     data = json.loads(path.read_text())['users']
     assert verify_password('Viewer-Password-123x', data['viewer']['hash'])
     assert data['viewer']['role'] == 'viewer'
     assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o640
-    assert 'Viewer-Password-123x' not in out and 'Admin-Password-456y' not in out
+    assert 'Viewer-Password-123x' not in out + err and 'Admin-Password-456y' not in out + err
     before = path.read_text()
-    result, _, _ = run_module('frontdoor_users', _args(path))
+    result = run_module('frontdoor_users', _args(path))[0]
     assert result['changed'] is False
     assert path.read_text() == before          # salts and hashes kept
 
@@ -41,7 +41,7 @@ def test_password_change_gets_a_new_salt_and_roles_update(run_module, tmp_path):
     run_module('frontdoor_users', _args(path))
     old = json.loads(path.read_text())['users']
     changed = [dict(USERS[0], password='Another-Password-789z'), dict(USERS[1], role='viewer')]
-    result, _, _ = run_module('frontdoor_users', _args(path, changed), diff=True)
+    result = run_module('frontdoor_users', _args(path, changed), diff=True)[0]
     assert result['changed'] is True and sorted(result['updated']) == ['admin', 'viewer']
     new = json.loads(path.read_text())['users']
     assert new['viewer']['hash'].split('$')[3] != old['viewer']['hash'].split('$')[3]
@@ -52,10 +52,10 @@ def test_password_change_gets_a_new_salt_and_roles_update(run_module, tmp_path):
 
 def test_check_mode_writes_nothing_and_removed_users_are_reported(run_module, tmp_path):
     path = tmp_path / 'users.json'
-    result, _, _ = run_module('frontdoor_users', _args(path), check_mode=True)
+    result = run_module('frontdoor_users', _args(path), check_mode=True)[0]
     assert result['changed'] is True and not path.exists()
     run_module('frontdoor_users', _args(path))
-    result, _, _ = run_module('frontdoor_users', _args(path, USERS[:1]), check_mode=True)
+    result = run_module('frontdoor_users', _args(path, USERS[:1]), check_mode=True)[0]
     assert result['changed'] is True and result['removed'] == ['admin']
     assert 'admin' in json.loads(path.read_text())['users']
 
@@ -72,5 +72,5 @@ def test_bad_input_fails_cleanly(run_module, tmp_path):
         assert result.get('failed') is True and fragment in result['msg'], result
         assert 'Traceback' not in out + err
     path.write_text('{"not": "users"}')
-    result, _, _ = run_module('frontdoor_users', _args(path))
+    result = run_module('frontdoor_users', _args(path))[0]
     assert result.get('failed') is True and 'not a front-door user file' in result['msg']
