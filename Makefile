@@ -13,12 +13,13 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help demo test venv deps test-deps engine image lab-up lab-status lab-stop lab-destroy samples \
+.PHONY: check help demo test venv deps test-deps engine image lab-up lab-status lab-stop lab-destroy samples \
         lint sanity units pytest molecule bench build clean
 
 help:
 	@echo "make demo     bring up the lab PACS (one all-in-one host) with sample studies"
 	@echo "make test     run the whole test suite (lint, sanity, units, integration, molecule)"
+	@echo "make check    the fast part: lint, ansible-test sanity and units (no Docker, a few minutes)"
 	@echo "make lab-status | lab-stop | lab-destroy   manage the lab hosts"
 	@echo "make build    build the collection tarball"
 	@echo "make bench    benchmarks on the project's own lab hosts (< 15 min): bench/results/latest.md"
@@ -66,6 +67,9 @@ demo: lab-up
 
 ## ---- tests ---------------------------------------------------------------------------
 test: venv test-deps image lint sanity units pytest
+
+# The fast checks, no Docker engine and no services: lint, ansible-test sanity and units.
+check: venv lint sanity units
 
 lint: venv
 	yamllint -s .
