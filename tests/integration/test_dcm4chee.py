@@ -231,6 +231,65 @@ def test_no_secret_in_task_environment_or_command_line():
     assert checked > 10
 
 
+# ---- a stand-in distribution zip with the real layout ------------------------------------------------
+@pytest.fixture(scope="module")
+def arc_zip(workdir):
+    top = "dcm4chee-arc-%s-psql" % ARC_VERSION
+    path = workdir / ("%s.zip" % top)
+    init = textwrap.dedent("""\
+        dn: cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomConfigurationRoot
+        cn: DICOM Configuration
+
+        dn: cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomDevicesRoot
+        cn: Devices
+
+        dn: cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomUniqueAETitlesRegistryRoot
+        cn: Unique AE Titles Registry
+        """)
+    device = textwrap.dedent("""\
+        dn: dicomAETitle=DCM4CHEE,cn=Unique AE Titles Registry,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomUniqueAETitle
+        dicomAETitle: DCM4CHEE
+
+        dn: dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomDevice
+        dicomDeviceName: dcm4chee-arc
+        dicomInstalled: TRUE
+        dicomDescription: DCM4CHEE Archive stand-in
+
+        dn: cn=dicom,dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomNetworkConnection
+        cn: dicom
+        dicomHostname: localhost
+        dicomPort: 11112
+
+        dn: dicomAETitle=DCM4CHEE,dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        objectClass: dicomNetworkAE
+        dicomAETitle: DCM4CHEE
+        dicomNetworkConnectionReference: cn=dicom,dicomDeviceName=dcm4chee-arc,cn=Devices,cn=DICOM Configuration,dc=dcm4che,dc=org
+        dicomAssociationInitiator: TRUE
+        dicomAssociationAcceptor: TRUE
+        """).replace("\n", "\r\n")  # the distribution ships LDIF with DOS line ends
+    sql = textwrap.dedent("""\
+        create table patient (pk int8 not null, created_time timestamp not null, primary key (pk));
+        create table study (pk int8 not null, study_iuid varchar(255) not null, patient_fk int8,
+                            primary key (pk));
+        create sequence study_pk_seq;
+        """)
+    with zipfile.ZipFile(str(path), "w") as z:
+        z.write(str(ROLE / "files" / "ldap" / "dicom.ldif"), top + "/ldap/schema/dicom.ldif")
+        z.writestr(top + "/ldap/init-config.ldif", init)
+        z.writestr(top + "/ldap/default-config.ldif", device)
+        z.writestr(top + "/sql/psql/create-psql.sql", sql)
+        z.writestr(top + "/sql/psql/create-fk-index.sql", "create index fk_study_patient on study (patient_fk);\n")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"dcm4chee_arc_archive_path": str(path), "dcm4chee_arc_archive_checksum": "sha256:" + digest,
+            "dcm4chee_version": ARC_VERSION, "dcm4chee_ldap_schemas": ["dicom"]}
+
+
 # ---- preflight ---------------------------------------------------------------------------------------
 def test_preflight_stops_without_archives(lab, workdir):
     rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars()), "preflight-noarchive")
