@@ -197,13 +197,11 @@ def _std_vars(**extra):
 def _tasks(node):
     if isinstance(node, list):
         for item in node:
-            for task in _tasks(item):
-                yield task
+            yield from _tasks(item)
     elif isinstance(node, dict):
         yield node
         for key in ("block", "rescue", "always"):
-            for task in _tasks(node.get(key) or []):
-                yield task
+            yield from _tasks(node.get(key) or [])
 
 
 def test_no_secret_in_task_environment_or_command_line():
