@@ -14,7 +14,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: check help demo test venv deps test-deps engine image lab-up lab-status lab-stop lab-destroy samples \
-        lint sanity units pytest molecule bench build clean
+        lint sanity units pytest molecule bench build clean lab-path contracts
 
 help:
 	@echo "make demo     bring up the lab PACS (one all-in-one host) with sample studies"
@@ -25,12 +25,19 @@ help:
 	@echo "make bench    benchmarks on the project's own lab hosts (< 15 min): bench/results/latest.md"
 
 ## ---- setup ---------------------------------------------------------------------------
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed lab-path
+# The lab tooling (lab/medimg_lab) is put on the virtualenv's path from the checkout (a .pth file,
+# like an editable install, nothing to build): scripts/lab, bench/, the molecule verify clients and
+# the tests import medimg_lab with no sys.path edits. Its dependencies are in requirements.txt.
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements.txt
 	@touch $@
+
+lab-path: $(VENV)/.installed
+	@$(PY) -c 'import pathlib, sysconfig; p = pathlib.Path(sysconfig.get_paths()["purelib"], "medimg-lab.pth"); \
+	  want = "$(CURDIR)/lab\n"; (p.exists() and p.read_text() == want) or p.write_text(want)'
 
 deps:
 	scripts/install-deps

@@ -12,19 +12,26 @@ uses TLS (and so session resumption) and cookies.
 * ``Client(..., cookies=False)``: Basic credentials only, no cookie (``curl -u``,
   ``medimg.pacs.dicom_import``): every request is a credential check by the authentication service.
 
+STOW-RS bodies are built with the lab tooling's shared helper (medimg_lab.dicomweb.stow_body, on
+dicomweb-client's encoder) and posted by its one STOW worker (medimg_lab.dicomweb.stow_parallel),
+the same the durability test uses. The measurement loop itself keeps this raw keep-alive client
+rather than dicomweb-client's requests session: requests + urllib3 (and dicomweb-client's
+re-encoding of every data set) add client CPU to every timed request, on the same 2 cores the
+servers under test use, and the front door / direct ratio would measure part of that too.
+
 Every loop is bounded in count and time.
 """
 import email.parser
 import http.client
-import json
 import os
 import ssl
 import sys
 import threading
 import time
-import uuid
 
-import labkit as lk
+from medimg_lab.dicomweb import stow_body, stow_parallel
+from medimg_lab.keepalive import Http
+from medimg_lab.labkit import dexec
 
 WADO_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
@@ -58,8 +65,8 @@ class _TLSConnection(http.client.HTTPSConnection):
             self._owner.stats["resumed"] += 1
 
 
-class Client(lk.Http):
-    """lk.Http with an optional cookie jar, TLS session resumption and per-client counters."""
+class Client(Http):
+    """medimg_lab.keepalive.Http with an optional cookie jar, TLS session resumption and per-client counters."""
 
     def __init__(self, host, port, user, password, tls=False, cookies=False, resume_tls=True, **kw):
         super().__init__(host, port, user, password, tls=tls, **kw)
@@ -174,55 +181,15 @@ def _run(pool, work, time_limit):
 
 # -- STOW-RS -------------------------------------------------------------------------------------
 def stow_bodies(items):
-    """One multipart/related STOW-RS body per instance, built before any timing:
-    [(sop, content type, body)]."""
-    out = []
-    for sop, _study, data in items:
-        boundary = "medimg-%s" % uuid.uuid4().hex
-        body = b"".join((b"--", boundary.encode(), b"\r\nContent-Type: application/dicom\r\n\r\n", data,
-                         b"\r\n--", boundary.encode(), b"--\r\n"))
-        out.append((sop, 'multipart/related; type="application/dicom"; boundary=%s' % boundary, body))
-    return out
+    """One STOW-RS body per instance of ``items`` [(sop, study, bytes)], built before any timing:
+    [(content type, body)] (medimg_lab.dicomweb.stow_body)."""
+    return [stow_body([data]) for _sop, _study, data in items]
 
 
 def stow(pool, bodies, time_limit):
     """POST ``bodies`` (stow_bodies) with the pool's clients. Returns (acknowledged SOP UIDs,
-    elapsed, errors); acknowledged as in labkit.stow: listed in ReferencedSOPSequence."""
-    lock = threading.Lock()
-    queue = list(bodies)
-    acked, errors = [], []
-
-    def work(client, deadline):
-        while time.time() < deadline:
-            with lock:
-                if not queue:
-                    return
-                _sop, ctype, body = queue.pop(0)
-            try:
-                status, payload = client.request("POST", "/dicom-web/studies", body=body, attempts=1,
-                                                 headers={"Content-Type": ctype, "Accept": "application/dicom+json"})
-            except (OSError, http.client.HTTPException) as exc:
-                client.close()
-                with lock:
-                    errors.append(repr(exc))
-                continue
-            if status != 200:
-                with lock:
-                    errors.append("HTTP %d" % status)
-                continue
-            try:
-                answer = json.loads(payload.decode())
-            except ValueError:
-                with lock:
-                    errors.append("unparseable STOW answer")
-                continue
-            ok = [((ref.get("00081155") or {}).get("Value") or [None])[0]
-                  for ref in (answer.get("00081199") or {}).get("Value", [])]
-            with lock:
-                acked.extend(u for u in ok if u)
-
-    elapsed = _run(pool, work, time_limit)
-    return acked, elapsed, errors
+    elapsed, errors): medimg_lab.dicomweb.stow_parallel, acknowledged = listed in ReferencedSOPSequence."""
+    return stow_parallel(pool.clients, bodies, time_limit=time_limit)
 
 
 # -- WADO-RS frames ----------------------------------------------------------------------------
@@ -302,7 +269,7 @@ class ContainerCPU:
         self.client_before = None
 
     def _sample(self):
-        res = lk.dexec(self.container, "python3", "-c", _PROC_SCRIPT, timeout=30, check=False)
+        res = dexec(self.container, "python3", "-c", _PROC_SCRIPT, timeout=30, check=False)
         out = {}
         for item in res.stdout.split():
             k, _eq, v = item.partition("=")

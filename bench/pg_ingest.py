@@ -7,8 +7,10 @@ Runs everything on the host, on loopback, as child processes this script starts 
   ``pg_stat_statements`` loaded; settings per variant (``--pg-setting name=value``);
 * one Orthanc (``/usr/sbin/Orthanc``, DICOMweb plugin, and for PG variants the distribution's
   ``libOrthancPostgreSQLIndex``) per variant, each on a fresh index and storage directory;
-* ``clients`` threads that POST the same realistic CT slices (tests/samples.py, 512x512 16-bit)
-  to ``/instances`` (or STOW-RS) over keep-alive connections, bounded in count and time.
+* ``clients`` threads that POST the same realistic CT slices (medimg_lab.samples, 512x512 16-bit)
+  to ``/instances`` (or STOW-RS, bodies from medimg_lab.dicomweb.stow_body) over keep-alive
+  connections, bounded in count and time. The measurement loop keeps raw http.client
+  connections: a requests/dicomweb-client session would add client CPU to what is measured.
 
     .venv/bin/python bench/pg_ingest.py                        # the standard variant matrix
     .venv/bin/python bench/pg_ingest.py --variants sqlite,pg-role --count 200 --clients 4
@@ -26,17 +28,15 @@ import pathlib
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
+
+from medimg_lab.dicomweb import stow_body
+from medimg_lab.orthanc import OrthancProcess, dicomweb_plugin, free_port
+from medimg_lab.samples import ct_series
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import import_fixtures as fx  # noqa: E402
 
 PG_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"
 USER, PASSWORD = "bench", "bench-secret"
@@ -76,8 +76,6 @@ def log(msg):
 # -- data ------------------------------------------------------------------------------------------
 def ct_files(count, size, key="pg-ingest"):
     """count CT slices (size x size, 16-bit) as Part-10 bytes, cached on disk between runs."""
-    from samples import ct_series
-
     directory = DATA_CACHE / ("%s-%d-%d" % (key, count, size))
     files = sorted(directory.glob("*.dcm"))
     if len(files) != count:
@@ -105,7 +103,7 @@ class PgCluster:
 
     def __init__(self, workdir, settings):
         self.dir = pathlib.Path(workdir)
-        self.port = fx.free_port()
+        self.port = free_port()
         self.settings = dict(settings)
         self.bindir = pg_bindir()
         self.pw = pwd.getpwnam("postgres")
@@ -147,33 +145,33 @@ class PgCluster:
 
 
 # -- Orthanc ---------------------------------------------------------------------------------------
-class Orthanc(fx.OrthancProcess):
-    """fx.OrthancProcess with a configurable, otherwise stock configuration."""
+class Orthanc(OrthancProcess):
+    """medimg_lab's loopback Orthanc with a configurable, otherwise stock configuration."""
 
     def __init__(self, workdir, extra=None, pg=None):
-        super().__init__(workdir, auth=True)
-        self.extra = extra or {}
+        super().__init__(workdir, username=USER, password=PASSWORD, dicom_server=False, verbose=False)
+        self.variant_extra = extra or {}
         self.pg = pg
 
     def config(self):
         config = {
             "Name": "MEDIMG_BENCH",
-            "StorageDirectory": str(self.workdir / "storage"),
-            "IndexDirectory": str(self.workdir / "index"),
+            "StorageDirectory": self.storage,
+            "IndexDirectory": self.index,
             "HttpPort": self.http_port, "DicomPort": self.dicom_port, "DicomServerEnabled": False,
             "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
-            "RegisteredUsers": {fx.USER: fx.PASSWORD},
-            "Plugins": [fx.dicomweb_plugin()] + ([PG_PLUGIN] if self.pg else []),
+            "RegisteredUsers": {USER: PASSWORD},
+            "Plugins": [dicomweb_plugin()] + ([PG_PLUGIN] if self.pg else []),
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         }
         if self.pg:
             config["PostgreSQL"] = self.pg
-        config.update(self.extra)
+        config.update(self.variant_extra)
         return config
 
 
 # -- load ------------------------------------------------------------------------------------------
-def ingest(host, port, files, clients, mode="instances", time_limit=120.0, auth=(fx.USER, fx.PASSWORD),
+def ingest(host, port, files, clients, mode="instances", time_limit=120.0, auth=(USER, PASSWORD),
            tls=False, path_prefix=""):
     """POST every file once with `clients` keep-alive connections; returns (stored, elapsed, uids)."""
     token = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
@@ -198,12 +196,9 @@ def ingest(host, port, files, clients, mode="instances", time_limit=120.0, auth=
                 path = queue.pop(0)[1]
             data = path.read_bytes()
             if mode == "stow":
-                boundary = "b-%s" % uuid.uuid4().hex
-                body = (b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + data
-                        + b"\r\n--" + boundary.encode() + b"--\r\n")
+                content_type, body = stow_body([data])
                 url = path_prefix + "/dicom-web/studies"
-                headers = {"Content-Type": 'multipart/related; type="application/dicom"; boundary=%s' % boundary,
-                           "Accept": "application/dicom+json"}
+                headers = {"Content-Type": content_type, "Accept": "application/dicom+json"}
             else:
                 body, url = data, path_prefix + "/instances"
                 headers = {"Content-Type": "application/dicom", "Accept": "application/json"}

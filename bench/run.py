@@ -11,7 +11,7 @@ Steps, all in one run so the figures share the machine's conditions:
    time, ``changed`` count).
 2. A stock distribution Orthanc on the host (``/usr/sbin/Orthanc`` with a copy of ``/etc/orthanc``,
    only ports, directories and credentials changed) next to the converged one.
-3. Ingest of realistic CT (tests/samples.py, 512x512 16-bit, fresh UIDs per run) with STOW-RS at
+3. Ingest of realistic CT (medimg_lab.samples, 512x512 16-bit, fresh UIDs per run) with STOW-RS at
    1 and 4 client connections: through the front door (nginx+TLS+login as `uploader`, keeping the
    session cookie like a browser, and once with Basic credentials only), directly to the converged
    Orthanc (PostgreSQL index), and to the stock Orthanc (SQLite index).
@@ -34,18 +34,15 @@ import pathlib
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "durability"))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+from medimg_lab import labkit as lk
+from medimg_lab import orthanc as lab_orthanc
 
-import labkit as lk  # noqa: E402
-import httpbench as hb  # noqa: E402
+import httpbench as hb  # bench/httpbench.py, next to this script
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 BENCH_INV = ROOT / "bench" / "inventory"
 CRED_DIR = ROOT / "bench" / "results" / "raw" / ".credentials"
@@ -68,11 +65,8 @@ class StockOrthanc:
     USER, PASSWORD = "bench", "bench-stock-secret"
 
     def __init__(self, workdir):
-        import import_fixtures as fx
-
-        self.fx = fx
         self.dir = pathlib.Path(workdir)
-        self.port = fx.free_port()
+        self.port = lab_orthanc.free_port()
         self.proc = None
 
     def start(self):
@@ -86,8 +80,8 @@ class StockOrthanc:
                 subs = [(r'"StorageDirectory"\s*:\s*"[^"]*"', '"StorageDirectory" : "%s"' % (self.dir / "db")),
                         (r'"IndexDirectory"\s*:\s*"[^"]*"', '"IndexDirectory" : "%s"' % (self.dir / "db")),
                         (r'"HttpPort"\s*:\s*\d+', '"HttpPort" : %d' % self.port),
-                        (r'"DicomPort"\s*:\s*\d+', '"DicomPort" : %d' % self.fx.free_port()),
-                        (r'"/usr/share/orthanc/plugins/?"', '"%s"' % self.fx.dicomweb_plugin())]
+                        (r'"DicomPort"\s*:\s*\d+', '"DicomPort" : %d' % lab_orthanc.free_port()),
+                        (r'"/usr/share/orthanc/plugins/?"', '"%s"' % lab_orthanc.dicomweb_plugin())]
                 for pattern, repl in subs:
                     text, n = re.subn(pattern, repl, text, count=1)
                     if n != 1:

@@ -1,6 +1,9 @@
 # -*- coding: utf-8 -*-
 """Fixtures for the module integration tests: a real Orthanc and a real DICOM peer on loopback.
 
+The Orthanc launcher is the lab tooling's (medimg_lab.orthanc), the DICOM peer and the fixed-answer
+servers are the test helpers' (tests/helpers).
+
 Orthanc comes from the Debian packages listed in tests/requirements-apt.txt
 (orthanc, orthanc-dicomweb) and is started directly (no systemd) with a temp
 config, storage and free loopback ports; it is stopped at teardown.
@@ -11,20 +14,12 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import shutil
-import sys
 import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-_COLLECTIONS = os.path.join(REPO_ROOT, '.collections')
-if os.path.isdir(_COLLECTIONS) and _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-from helpers.orthanc import OrthancProcess, find_orthanc, free_port  # noqa: E402
+from ansible_collections.medimg.pacs.tests.helpers.loopback import free_port
+from medimg_lab.orthanc import OrthancProcess, find_orthanc
 
 
 def _require():
@@ -75,7 +70,7 @@ def orthanc_factory(orthanc_install):
 @pytest.fixture
 def storage_scp():
     pytest.importorskip('pynetdicom')
-    from helpers.scp import StorageScp
+    from ansible_collections.medimg.pacs.tests.helpers.scp import StorageScp
     scp = StorageScp()
     yield scp
     scp.stop()
@@ -88,7 +83,7 @@ def closed_port():
 
 @pytest.fixture
 def html_server():
-    from helpers.servers import LoopbackServer
+    from ansible_collections.medimg.pacs.tests.helpers.servers import LoopbackServer
     server = LoopbackServer(200, 'text/html; charset=utf-8',
                             b'<!DOCTYPE html><html><head><title>Welcome</title></head><body>It works</body></html>')
     yield server
@@ -98,7 +93,7 @@ def html_server():
 @pytest.fixture
 def selfsigned_server():
     pytest.importorskip('cryptography')
-    from helpers.servers import LoopbackServer, self_signed_context
+    from ansible_collections.medimg.pacs.tests.helpers.servers import LoopbackServer, self_signed_context
     workdir = tempfile.mkdtemp(prefix='medimg-tls-')
     context, cert_path = self_signed_context(workdir)
     server = LoopbackServer(200, 'application/dicom+json', b'[]', tls_context=context)

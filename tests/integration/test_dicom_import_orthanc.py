@@ -8,13 +8,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from import_fixtures import (  # noqa: E402
+from ansible_collections.medimg.pacs.tests.helpers.dicom_import import (
     PASSWORD, USER, ROOT, ansible_env, free_port, load_delay_proxy, make_tree, module_command,
     orthanc, run_module, run_playbook, system_python_without_pydicom)
 

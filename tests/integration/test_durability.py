@@ -1,7 +1,7 @@
 """Durability: no instance the PACS acknowledged is lost, whatever happens during an import.
 
 One all-in-one lab host (PostgreSQL + Orthanc, container ``medimg-dur-pacs1`` on the Docker
-network ``medimg-dur``) is converged with ``site.yml`` through tests/durability/inventory (the lab
+network ``medimg-dur``) is converged with ``site.yml`` through tests/integration/durability/inventory (the lab
 inventory's group_vars, its own git-ignored secrets). Then, for each disruption, while a STOW-RS
 import is running:
 
@@ -22,21 +22,19 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "durability"))
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from ansible_collections.medimg.pacs.tests.helpers import dicom_import as fx
+from medimg_lab import labkit as lk
 
-import labkit as lk  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
-INVENTORY = ROOT / "tests" / "durability" / "inventory" / "hosts.yml"
+INVENTORY = ROOT / "tests" / "integration" / "durability" / "inventory" / "hosts.yml"
 CRED_DIR = ROOT / "bench" / "results" / "raw" / ".credentials-durability"
 CONTAINER, NETWORK = "medimg-dur-pacs1", "medimg-dur"
 IMAGE = os.environ.get("MOLECULE_IMAGE", "medimg/lab-bookworm:latest")
@@ -132,8 +130,6 @@ def _scenario(pacs, tmp_path, tag, disrupt, settle=1.0, pace=0.1):
     assert acked, "nothing was acknowledged: the disruption came too early to test anything"
     lost = [sop for sop in acked if pacs.sha_of(sop) != sent[sop]]
     assert not lost, "%d acknowledged instances lost or altered after %s: %s" % (len(lost), tag, lost[:5])
-
-    import import_fixtures as fx
 
     rc, res, raw = fx.run_module(dict(src=str(src), url="http://%s:8042/dicom-web" % pacs.ip,
                                       url_username="admin", url_password=pacs.password,

@@ -4,7 +4,7 @@ from __future__ import absolute_import, division, print_function
 
 import pytest
 
-from helpers.ansible_run import run_module
+from medimg_lab.ansible_run import run_module
 
 CASES = [
     # id, module, args builder, expected message fragment

@@ -2,7 +2,7 @@
 """The medimg.pacs modules, run through ansible-playbook, against a real Orthanc on loopback."""
 from __future__ import absolute_import, division, print_function
 
-from helpers.ansible_run import run_module
+from medimg_lab.ansible_run import run_module
 
 
 def _auth(orthanc):

@@ -11,14 +11,12 @@ import os
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "durability"))
+from medimg_lab import labkit as lk
 
-import labkit as lk  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 HOSTS = """---
 all:

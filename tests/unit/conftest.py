@@ -3,7 +3,8 @@
 
 Works both under ``ansible-test units`` (the collection lives at
 ``ansible_collections/medimg/pacs``) and under plain ``pytest`` from the
-repository root (the committed link ``.collections/ansible_collections/medimg/pacs``).
+repository root (pytest.ini puts ``.collections`` on ``pythonpath``, where the committed
+link ``.collections/ansible_collections/medimg/pacs`` points at the checkout).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,16 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
-_COLLECTIONS = os.path.join(REPO_ROOT, '.collections')
-if os.path.isdir(os.path.join(_COLLECTIONS, 'ansible_collections')) and _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-
-from helpers_common import (  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.medimg.pacs.tests.helpers.loopback import (
     LoopbackHttpServer,
     free_port,
     make_handler,
@@ -38,6 +30,7 @@ from helpers_common import (  # noqa: E402  pylint: disable=wrong-import-positio
     server_tls_context,
 )
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, 'fixtures')
 
 

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 
-from .orthanc import free_port
+from .loopback import free_port
 
 
 class StorageScp:

@@ -1,6 +1,7 @@
 """Lab hosts for medimg.pacs: systemd containers on this machine, described by an inventory.
 
-Only this script knows about Docker. The roles see ordinary hosts (reached through the
+The ``scripts/lab`` command (a thin wrapper: ``python -m medimg_lab.cli``). Only this module knows
+about Docker. The roles see ordinary hosts (reached through the
 community.docker.docker connection plugin), so the same roles run unchanged on bare metal.
 
     scripts/lab engine                 start a Docker engine when none answers (root only)
@@ -29,7 +30,11 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from medimg_lab import ROOT as _ROOT
+
+ROOT = str(_ROOT)
+# debootstrap + docker import of a Debian release (the lab image), next to this module
+BUILD_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "build-image.sh")
 DEFAULT_IMAGE = "medimg/lab-bookworm:latest"
 SYSTEMD_RUN_FLAGS = [
     "--cap-add", "SYS_ADMIN",
@@ -148,7 +153,7 @@ def cmd_image(args):
             return
         releases = [LOCAL_IMAGES[wanted]]
     for rel in releases:
-        run(["bash", os.path.join(ROOT, "tests", "images", "build-image.sh"), rel]
+        run(["bash", BUILD_IMAGE, rel]
             + (["--force"] if args.force else []))
 
 
@@ -176,7 +181,7 @@ def cmd_up(args):
     for h in hosts:
         if h["image"] in LOCAL_IMAGES and run(["docker", "image", "inspect", h["image"]],
                                               check=False, capture=True).returncode != 0:
-            run(["bash", os.path.join(ROOT, "tests", "images", "build-image.sh"),
+            run(["bash", BUILD_IMAGE,
                  LOCAL_IMAGES[h["image"]]])
         if run(["docker", "network", "inspect", h["network"]], check=False,
                capture=True).returncode != 0:
@@ -220,8 +225,9 @@ def cmd_destroy(args):
 
 
 def cmd_samples(args):
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from samples import sample_datasets, cstore  # noqa: E402  (the project's own test data)
+    from medimg_lab.dimse import cstore
+    from medimg_lab.samples import sample_datasets
+
     datasets = sample_datasets()
     stored = cstore(datasets, args.host, args.port, args.aet, timeout=args.timeout)
     studies = sorted({str(ds.StudyInstanceUID) for ds in datasets})

@@ -1,11 +1,11 @@
 # -*- coding: utf-8 -*-
 """Tiny loopback HTTP(S) servers for failure cases (HTML answer, self-signed TLS).
 
-Built on the loopback helpers of the unit tests (``tests/unit/helpers_common.py``).
+Built on :mod:`.loopback` (shared with the unit tests).
 """
 from __future__ import absolute_import, division, print_function
 
-from ._unit import LoopbackHttpServer, make_handler, self_signed_cert, server_tls_context
+from .loopback import LoopbackHttpServer, make_handler, self_signed_cert, server_tls_context
 
 
 class LoopbackServer(LoopbackHttpServer):
