@@ -1,8 +1,10 @@
 """Bounded mixed DICOMweb load (STOW-RS + QIDO-RS) against one front door; counts every failure.
 
-Run as: python tests/load/pacs_load.py --url https://<front door>/dicom-web/ --user <user> [...]
-Used by molecule/multisite/verify.yml: it runs while playbooks/rolling-update.yml restarts the
-Orthanc nodes behind the front door, and must finish with zero failed requests.
+Run as: python -m medimg_lab.load --url https://<front door>/dicom-web/ --user <user> [...]
+(or python lab/medimg_lab/load.py ...). Used by molecule/multisite/verify.yml on the controller:
+it runs while playbooks/rolling-update.yml restarts the Orthanc nodes behind the front door, and
+must finish with zero failed requests. STOW-RS and QIDO-RS with medimg_lab.dicomweb
+(dicomweb-client, retries off), instances with medimg_lab.samples (pydicom).
 
 Bounds (every loop is bounded): at most --max-requests requests and --max-seconds seconds;
 it also stops once --stop-file exists (after at least --min-seconds). Requests are paced to
@@ -14,46 +16,17 @@ The password comes from the PACS_PASSWORD environment variable (never on the com
 """
 
 import argparse
-import copy
-import io
 import json
 import os
 import sys
 import threading
 import time
-import uuid
 
-import pydicom
 import requests
-import urllib3
-from pydicom.data import get_testdata_file
+from pydicom.uid import generate_uid
 
-BOUNDARY = "medimg-load-boundary"
-
-
-def new_instance(template, patient_id, study_uid):
-    ds = copy.deepcopy(template)
-    ds.PatientID = patient_id
-    ds.PatientName = "LOAD^TEST"
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = "2.25.%d" % uuid.uuid4().int
-    ds.SOPInstanceUID = "2.25.%d" % uuid.uuid4().int
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    buf = io.BytesIO()
-    ds.save_as(buf, write_like_original=False)
-    return ds.SOPInstanceUID, buf.getvalue()
-
-
-def stow_body(payload):
-    head = ("--%s\r\nContent-Type: application/dicom\r\n\r\n" % BOUNDARY).encode()
-    return head + payload + ("\r\n--%s--\r\n" % BOUNDARY).encode()
-
-
-def _no_verify(request):
-    def wrapped(method, url, **kwargs):
-        kwargs["verify"] = False
-        return request(method, url, **kwargs)
-    return wrapped
+from medimg_lab.dicomweb import DicomWeb
+from medimg_lab.samples import testdata, with_new_uids
 
 
 class Load:
@@ -67,16 +40,15 @@ class Load:
         self.stored = []
         self.issued = 0
         self.start = time.monotonic()
-        self.template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-        self.study_uid = "2.25.%d" % uuid.uuid4().int
+        self.template = testdata("CT_small.dcm")
+        self.study_uid = generate_uid()
 
-    def session(self):
-        s = requests.Session()
-        s.auth = (self.args.user, os.environ.get("PACS_PASSWORD", ""))
-        # Self-signed lab certificate. Passed on every request: REQUESTS_CA_BUNDLE in the
-        # environment would override a session-level verify=False.
-        s.request = _no_verify(s.request)
-        return s
+    def session(self, timeout=None):
+        """A DICOMweb client of its own (one keep-alive session per worker), no retries: every
+        error counts. Self-signed lab certificate: verify=False goes on every request (a
+        session-level one would lose to REQUESTS_CA_BUNDLE in the environment)."""
+        return DicomWeb(self.base, self.args.user, os.environ.get("PACS_PASSWORD", ""), verify=False,
+                        timeout=timeout or self.args.timeout)
 
     def take_slot(self):
         """Next request slot, or None when a bound is reached (pacing: --rate per second)."""
@@ -103,33 +75,24 @@ class Load:
             if not ok and len(self.failures) < 20:
                 self.failures.append({"t": round(time.monotonic() - self.start, 2), "kind": kind, "detail": detail})
 
-    def one(self, session, n):
+    def one(self, client, n):
         started = time.monotonic()
         try:
             if n % 2 == 0:
-                sop, payload = new_instance(self.template, self.args.patient_id, self.study_uid)
-                resp = session.post(
-                    self.base + "studies",
-                    data=stow_body(payload),
-                    headers={
-                        "Content-Type": 'multipart/related; type="application/dicom"; boundary=%s' % BOUNDARY,
-                        "Accept": "application/dicom+json",
-                    },
-                    timeout=self.args.timeout,
-                )
-                ok = resp.status_code == 200 and "00081199" in resp.json()
-                self.record("stow", ok, started, None if ok else "HTTP %s %s" % (resp.status_code, resp.text[:200]), sop)
+                ds = with_new_uids(self.template, self.args.patient_id, self.study_uid, patient_name="LOAD^TEST")
+                acked, failed = client.store([ds])[:2]
+                ok = str(ds.SOPInstanceUID) in acked
+                self.record("stow", ok, started, None if ok else "not acknowledged (failed: %s)" % failed,
+                            str(ds.SOPInstanceUID))
             else:
-                resp = session.get(
-                    self.base + "studies",
-                    params={"PatientID": self.args.patient_id, "limit": "5"},
-                    headers={"Accept": "application/dicom+json"},
-                    timeout=self.args.timeout,
-                )
-                ok = resp.status_code in (200, 204)
-                self.record("qido", ok, started, None if ok else "HTTP %s %s" % (resp.status_code, resp.text[:200]))
+                client.search_for_studies(search_filters={"PatientID": self.args.patient_id}, limit=5)
+                self.record("qido", True, started)
         except (requests.RequestException, ValueError) as exc:
-            self.record("stow" if n % 2 == 0 else "qido", False, started, "%s: %s" % (type(exc).__name__, exc))
+            response = getattr(exc, "response", None)
+            detail = "%s: %s" % (type(exc).__name__, exc)
+            if response is not None:
+                detail += " " + response.text[:200]
+            self.record("stow" if n % 2 == 0 else "qido", False, started, detail)
 
     def worker(self):
         session = self.session()
@@ -141,16 +104,10 @@ class Load:
 
     def verify_stored(self):
         """Every instance STOW-RS acknowledged must be found again (nothing lost in a restart)."""
-        session = self.session()
-        resp = session.get(
-            self.base + "studies/%s/instances" % self.study_uid,
-            headers={"Accept": "application/dicom+json"},
-            params={"includefield": "00080018"},
-            timeout=self.args.timeout * 4,
-        )
-        found = set()
-        if resp.status_code == 200:
-            found = {item["00080018"]["Value"][0] for item in resp.json()}
+        client = self.session(timeout=self.args.timeout * 4)
+        found = {item["00080018"]["Value"][0]
+                 for item in client.search_for_instances(study_instance_uid=self.study_uid,
+                                                         fields=["00080018"])}
         return len(set(self.stored) - found), len(found)
 
     def run(self):
@@ -197,7 +154,6 @@ def main():
     ap.add_argument("--verify-stored", action="store_true")
     ap.add_argument("--output", help="also write the JSON result to this file")
     args = ap.parse_args()
-    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     result = Load(args).run()
     text = json.dumps(result, sort_keys=True)
     if args.output:

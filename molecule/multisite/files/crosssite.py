@@ -10,19 +10,19 @@
      peering account there; that account may read and store but not administer (403).
 Passwords come from SITE_A_PASSWORD / SITE_B_PASSWORD. Prints one JSON object; exits non-zero
 with a message at the first failure. Every wait is bounded.
+Runs on the controller; QIDO-RS with medimg_lab.dicomweb (dicomweb-client), studies made with
+medimg_lab.samples (pydicom); Orthanc's own REST API (upload, modalities, peers) with requests.
 """
 import argparse
-import copy
-import io
 import json
 import os
 import sys
 import time
-import uuid
 
-import pydicom
 import requests
-from pydicom.data import get_testdata_file
+
+from medimg_lab.dicomweb import DicomWeb, session as dicomweb_session
+from medimg_lab.samples import part10, testdata, with_new_uids
 
 TIMEOUT = 30
 
@@ -32,21 +32,12 @@ def fail(message):
 
 
 def session(user, env):
-    s = requests.Session()
-    s.auth = (user, os.environ[env])
-    return s
+    return dicomweb_session(user, os.environ[env])
 
 
 def new_study(tag):
-    ds = copy.deepcopy(pydicom.dcmread(get_testdata_file("CT_small.dcm")))
-    ds.PatientID = "MEDIMG-XSITE-" + tag
-    ds.StudyInstanceUID = "2.25.%d" % uuid.uuid4().int
-    ds.SeriesInstanceUID = "2.25.%d" % uuid.uuid4().int
-    ds.SOPInstanceUID = "2.25.%d" % uuid.uuid4().int
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    buf = io.BytesIO()
-    ds.save_as(buf, write_like_original=False)
-    return ds.StudyInstanceUID, buf.getvalue()
+    ds = with_new_uids(testdata("CT_small.dcm"), "MEDIMG-XSITE-" + tag)
+    return ds.StudyInstanceUID, part10(ds)
 
 
 def upload(s, url, payload):
@@ -65,13 +56,15 @@ def send(s, url, modality, orthanc_study):
 
 
 def qido(s, url, study_uid, attempts=15):
+    client = DicomWeb(url + "/dicom-web", http=s, timeout=TIMEOUT)
     for attempt in range(attempts):
         if attempt:
             time.sleep(1)
-        resp = s.get(url + "/dicom-web/studies", params={"StudyInstanceUID": study_uid},
-                     headers={"Accept": "application/dicom+json"}, timeout=TIMEOUT)
-        if resp.status_code == 200 and resp.content and len(resp.json()) == 1:
-            return True
+        try:
+            if len(client.search_for_studies(search_filters={"StudyInstanceUID": study_uid})) == 1:
+                return True
+        except requests.HTTPError:
+            pass
     return False
 
 

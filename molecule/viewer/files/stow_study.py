@@ -1,4 +1,4 @@
-"""Generate a small synthetic CT series and store it with STOW-RS.
+"""Generate a small synthetic CT series and store it with STOW-RS (runs on the controller).
 
 Pixels are a non-trivial phantom (ellipses of different densities plus a gradient) so that a
 rendered viewport can be told apart from a blank one. Prints the StudyInstanceUID as JSON.
@@ -10,6 +10,9 @@ store it compressed so that the viewer's WASM decoders are exercised:
 --transfer-syntax jpeg-ls (needs the pyjpegls package) or jpeg2000 (pylibjpeg and
 pylibjpeg-openjpeg).
 
+The series is medimg_lab.samples.ct_series (pydicom) with this scenario's phantom and tags; it is
+stored with medimg_lab.dicomweb (dicomweb-client).
+
 usage: stow_study.py --url https://host/dicom-web --user U --password-env VAR [--slices 8]
                      [--size 256] [--slice-spacing 5.0] [--pixel-spacing 1.0]
                      [--transfer-syntax explicit|rle|jpeg-ls|jpeg2000] [--accession-number A]
@@ -18,21 +21,19 @@ import argparse
 import json
 import os
 import sys
-import uuid
 
 import numpy as np
 import requests
-import urllib3
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.uid import (CTImageStorage, ExplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless,
-                         RLELossless, generate_uid)
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless, generate_uid
+
+from medimg_lab.dicomweb import DicomWeb
+from medimg_lab.samples import ct_series
 
 # --transfer-syntax: how the pixel data is stored (and so which decoder the viewer needs).
 # Encoders: pydicom itself (rle), pyjpegls (jpeg-ls), pylibjpeg + pylibjpeg-openjpeg (jpeg2000).
 # OHIF decodes RLE in JavaScript, JPEG-LS (CharLS) and JPEG 2000 (OpenJPEG) in WebAssembly.
 TRANSFER_SYNTAXES = {
-    "explicit": ExplicitVRLittleEndian,   # uncompressed (default)
+    "explicit": None,   # uncompressed (default)
     "rle": RLELossless,
     "jpeg-ls": JPEGLSLossless,
     "jpeg2000": JPEG2000Lossless,
@@ -40,6 +41,7 @@ TRANSFER_SYNTAXES = {
 
 
 def phantom(size, z, slices):
+    """One slice in HU: a body with lungs, a spine whose size varies by slice, vessels, texture."""
     y, x = np.mgrid[-1:1:complex(size), -1:1:complex(size)]
     img = np.full((size, size), -1000.0)                       # air
     img[(x / 0.85) ** 2 + (y / 0.7) ** 2 <= 1] = 40.0            # soft tissue body
@@ -52,58 +54,23 @@ def phantom(size, z, slices):
     for cx, cy, rad in ((-0.1, 0.2, 0.05), (0.15, 0.25, 0.04), (0.0, -0.05, 0.07)):
         img[((x - cx) ** 2 + (y - cy) ** 2) <= rad ** 2] = 250.0  # contrast-filled vessels
     img += 60.0 * x                                               # gradient
-    return np.clip(img, -1024, 3071).astype(np.int16)
+    return np.clip(img, -1024, 3071)
 
 
-def make_slice(study_uid, series_uid, frame_uid, index, slices, size,
-               slice_spacing=5.0, pixel_spacing=1.0, transfer_syntax="explicit",
-               accession_number="VIEWER0001"):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.FrameOfReferenceUID = frame_uid
-    ds.PatientName = "MEDIMG^VIEWER^TEST"
-    ds.PatientID = "MEDIMG-VIEWER-0001"
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
-    ds.StudyDate = ds.SeriesDate = "20240101"
-    ds.StudyTime = ds.SeriesTime = "120000"
-    ds.AccessionNumber = accession_number
-    ds.StudyID = "1"
-    ds.StudyDescription = "medimg viewer smoke test"
-    ds.SeriesDescription = "synthetic phantom"
-    ds.Modality = "CT"
-    ds.SeriesNumber = 1
-    ds.InstanceNumber = index + 1
-    ds.ImagePositionPatient = [0.0, 0.0, float(index) * slice_spacing]
-    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    ds.SliceThickness = slice_spacing
-    ds.PixelSpacing = [pixel_spacing, pixel_spacing]
-    ds.Rows = ds.Columns = size
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.RescaleIntercept = 0
-    ds.RescaleSlope = 1
-    ds.WindowCenter = 40
-    ds.WindowWidth = 400
-    pixels = phantom(size, index, slices)
-    ds.PixelData = pixels.tobytes()
-    if transfer_syntax != "explicit":
-        # Lossless compression: the decoded pixels are the phantom's, bit for bit.
-        ds.compress(TRANSFER_SYNTAXES[transfer_syntax], pixels)
-    buf = DicomBytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+def series(args, study_uid):
+    """The slices as pydicom data sets, compressed (losslessly) as --transfer-syntax asks."""
+    datasets = ct_series(
+        patient_id="MEDIMG-VIEWER-0001", patient_name="MEDIMG^VIEWER^TEST", nslices=args.slices,
+        rows=args.size, cols=args.size, fresh_uids=True, study_uid=study_uid,
+        slice_spacing=args.slice_spacing, pixel_spacing=args.pixel_spacing,
+        pixels=lambda rows, cols, z, n: phantom(rows, z, n),
+        tags={"StudyDate": "20240101", "SeriesDate": "20240101", "AccessionNumber": args.accession_number,
+              "StudyDescription": "medimg viewer smoke test", "SeriesDescription": "synthetic phantom"})
+    syntax = TRANSFER_SYNTAXES[args.transfer_syntax]
+    if syntax:
+        for ds in datasets:
+            ds.compress(syntax)  # lossless: the decoded pixels are the phantom's, bit for bit
+    return datasets
 
 
 def main():
@@ -126,40 +93,27 @@ def main():
     if args.slices < 1 or args.size < 8 or args.slice_spacing <= 0 or args.pixel_spacing <= 0:
         ap.error("--slices, --size, --slice-spacing and --pixel-spacing must be positive (size >= 8)")
     password = os.environ[args.password_env]
-    urllib3.disable_warnings()
 
     study_uid = args.study_uid or generate_uid()
-    series_uid, frame_uid = generate_uid(), generate_uid()
-    boundary = uuid.uuid4().hex
-    parts = []
     try:
-        for i in range(args.slices):
-            parts.append(
-                b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
-                + make_slice(study_uid, series_uid, frame_uid, i, args.slices, args.size,
-                             args.slice_spacing, args.pixel_spacing, args.transfer_syntax,
-                             args.accession_number) + b"\r\n"
-            )
+        datasets = series(args, study_uid)
     except RuntimeError as exc:   # pydicom: no encoder installed for --transfer-syntax
         print("cannot encode --transfer-syntax %s: %s" % (args.transfer_syntax, exc), file=sys.stderr)
         return 2
-    body = b"".join(parts) + b"--" + boundary.encode() + b"--\r\n"
-    resp = requests.post(
-        args.url.rstrip("/") + "/studies",
-        data=body,
-        auth=(args.user, password),
-        headers={
-            "Content-Type": 'multipart/related; type="application/dicom"; boundary=' + boundary,
-            "Accept": "application/dicom+json",
-        },
-        verify=False,
-        timeout=120,
-    )
-    if resp.status_code not in (200, 202):
-        print("STOW-RS failed: HTTP %d %s" % (resp.status_code, resp.text[:500]), file=sys.stderr)
+    # self-signed lab front door: verify=False (on every request, whatever REQUESTS_CA_BUNDLE says)
+    client = DicomWeb(args.url, args.user, password, verify=False, timeout=120)
+    try:
+        acked, failed = client.store(datasets)[:2]
+    except requests.RequestException as exc:
+        detail = exc.response.text[:500] if getattr(exc, "response", None) is not None else ""
+        print("STOW-RS failed: %s %s" % (exc, detail), file=sys.stderr)
         return 1
-    print(json.dumps({"study_uid": study_uid, "series_uid": series_uid,
-                      "instances": args.slices, "status": resp.status_code}))
+    if failed or len(acked) != len(datasets):
+        print("STOW-RS stored %d of %d instances (failed: %s)" % (len(acked), len(datasets), failed),
+              file=sys.stderr)
+        return 1
+    print(json.dumps({"study_uid": study_uid, "series_uid": str(datasets[0].SeriesInstanceUID),
+                      "instances": len(acked)}))
     return 0
 
 
