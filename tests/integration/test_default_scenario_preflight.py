@@ -1,8 +1,10 @@
 """Preflight of medimg.pacs.postgresql / medimg.pacs.orthanc refuses bad input with a message
 naming the variable, before anything is installed.
 
-Runs only the roles' preflight tasks against the controller (connection local, no changes made);
-the full scenario (install, converge, idempotence, STOW/QIDO/WADO, C-ECHO) is molecule/default.
+Runs only the roles' entry point `preflight` against the controller (connection local, no changes
+made): Ansible validates the role's argument spec for it (types, choices, required keys), then the
+role's own checks run (ranges, patterns, the password rule, cross-variable rules). The full
+scenario (install, converge, idempotence, STOW/QIDO/WADO, C-ECHO) is molecule/default.
 """
 
 import json
@@ -34,30 +36,19 @@ GOOD_POSTGRESQL = {
 def run_preflight(tmp_path, role, extra):
     if ANSIBLE_PLAYBOOK is None:
         pytest.skip("ansible-playbook not found")
-    tasks = "vars.yml" if role == "postgresql" else None
     play = [
         {
             "name": "Preflight only",
             "hosts": "localhost",
             "connection": "local",
             "gather_facts": True,
-            "gather_subset": ["!all", "min"],
-            "tasks": (
-                [
-                    {
-                        "name": "Load vars",
-                        "ansible.builtin.include_role": {"name": "medimg.pacs." + role, "tasks_from": tasks},
-                    }
-                ]
-                if tasks
-                else [
-                    {"name": "Load vars", "ansible.builtin.include_vars": str(REPO / "roles/orthanc/vars/Debian.yml")}
-                ]
-            )
-            + [
+            # hardware: postgresql_memory_mb's default (templated by the argument spec check) reads memtotal_mb
+            "gather_subset": ["!all", "min", "hardware"],
+            "tasks": [
                 {
                     "name": "Preflight",
-                    "ansible.builtin.include_role": {"name": "medimg.pacs." + role, "tasks_from": "preflight.yml"},
+                    # no .yml: the entry point `preflight`, so the argument spec is checked first
+                    "ansible.builtin.include_role": {"name": "medimg.pacs." + role, "tasks_from": "preflight"},
                 }
             ],
         }
@@ -106,7 +97,14 @@ def test_orthanc_good_input_passes(tmp_path):
         ({"orthanc_users": [{"name": "admin", "password": "orthanc"}]}, "orthanc_users[0]"),
         ({"orthanc_users": [{"name": "admin", "password": ""}]}, "orthanc_users[0]"),
         ({"orthanc_postgresql_password": "changeme"}, "orthanc_postgresql_password"),
+        # checked by the argument spec (entry point preflight): choices, types, required keys
         ({"orthanc_install_method": "static"}, "orthanc_install_method"),
+        ({"orthanc_users": "admin"}, "orthanc_users"),
+        ({"orthanc_dicom_port": "4242x"}, "orthanc_dicom_port"),
+        ({"orthanc_modalities": [{"name": "ct", "aet": "CT1", "host": "h"}]}, "port found in orthanc_modalities"),
+        ({"orthanc_modalities": [{"name": "ct", "aet": "CT1", "host": "h", "port": 104, "alow_find": True}]},
+         "orthanc_modalities.alow_find"),
+        ({"orthanc_dicomweb_studies_metadata": "Some"}, "orthanc_dicomweb_studies_metadata"),
         ({"orthanc_extra_settings": {"RegisteredUsers": {}}}, "orthanc_extra_settings"),
         ({"orthanc_modalities": [{"name": "ct", "aet": "CT\\1", "host": "h", "port": 104}]}, "orthanc_modalities[0]"),
     ],
@@ -134,7 +132,30 @@ def test_postgresql_good_input_passes(tmp_path):
             },
             "postgresql_hba_entries[0]",
         ),
-        ({"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all"}]}, "postgresql_hba_entries[0]"),
+        # checked by the argument spec: address required for host rules, no hostnossl, a known method
+        ({"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all"}]}, "postgresql_hba_entries"),
+        (
+            {"postgresql_hba_entries": [{"type": "hostnossl", "database": "all", "user": "all", "address": "10.0.0.0/8"}]},
+            "postgresql_hba_entries",
+        ),
+        (
+            {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all", "address": "127.0.0.1/32",
+                                         "method": "scram"}]},
+            "postgresql_hba_entries",
+        ),
+        ({"postgresql_port": "5432/tcp"}, "postgresql_port"),
+        ({"postgresql_users": [{"password": "Zt8wR4yH6jB1"}]}, "name found in postgresql_users"),
+        # refused by the role's checks: md5, a plain host rule off loopback, a comma-separated string
+        (
+            {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all", "address": "127.0.0.1/32",
+                                         "method": "md5"}]},
+            "postgresql_hba_entries[0]",
+        ),
+        (
+            {"postgresql_hba_entries": [{"type": "host", "database": "all", "user": "all", "address": "10.0.0.0/8"}]},
+            "postgresql_hba_entries[0]",
+        ),
+        ({"postgresql_listen_addresses": "localhost,10.0.0.1"}, "postgresql_listen_addresses"),
         ({"postgresql_users": [{"name": "orthanc", "password": ""}]}, "postgresql_users[0]"),
         ({"postgresql_databases": [{"name": "orthanc", "owner": "nobody"}]}, "postgresql_databases[0]"),
         ({"postgresql_listen_addresses": []}, "postgresql_listen_addresses"),

@@ -6,6 +6,7 @@ group_vars, in check mode: even a preflight that wrongly passed could change not
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -72,6 +73,16 @@ def run_site(inventory, extra):
                                   "address": "10.0.0.0/8"}]}, "postgresql_hba_entries[0]"),
     ({"postgresql_hba_entries": [{"type": "host", "database": "orthanc", "user": "orthanc",
                                   "address": "127.0.0.1/32", "method": "md5"}]}, "postgresql_hba_entries[0]"),
+    # the roles' argument specs (entry point preflight), checked here too, not only when a tier's play starts
+    ({"orthanc_users": "admin"}, "orthanc_users"),
+    ({"orthanc_install_method": "static"}, "orthanc_install_method"),
+    ({"postgresql_hba_entries": [{"type": "hostnossl", "database": "orthanc", "user": "orthanc",
+                                  "address": "10.0.0.0/8"}]}, "postgresql_hba_entries"),
+    ({"nginx_tls_protocols": ["TLSv1", "TLSv1.2"]}, "nginx_tls_protocols"),
+    ({"nginx_users": [{"name": "alice", "password": "Alice-Reads-Images-42"}]}, "role found in nginx_users"),
+    ({"ohif_data_sources": [{"name": "orthanc", "qido_root": "/dicom-web"}]}, "wado_root found in ohif_data_sources"),
+    ({"ohif_data_sources": [{"name": "orthanc", "qido_root": "/dicom-web", "wado_root": "/dicom-web",
+                             "server_type": "pacs"}]}, "server_type"),
 ])
 def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
     result = run_site(inventory, extra)
@@ -87,8 +98,32 @@ def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
 
 
 @pytest.mark.integration
+def test_one_bad_host_stops_the_run_for_all(inventory):
+    """Every host reports its own failure, then the run stops: no later play starts on the good host."""
+    hosts = {"all": {"children": {t: {"hosts": {"pacs1": None, "pacs2": None, "pacs3": None}} for t in TIERS}}}
+    (inventory / "hosts.yml").write_text(json.dumps(hosts))
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (inventory / "host_vars" / "pacs2.yml").write_text(json.dumps(dict(local, orthanc_aet="SEVENTEEN_CHARS_X")))
+    (inventory / "host_vars" / "pacs3.yml").write_text(json.dumps(dict(local, postgresql_port="5432/tcp")))
+    result = run_site(inventory, {})
+    out = result.stdout
+    assert result.returncode != 0, out
+    assert "PLAY [PostgreSQL]" not in out, out
+    assert "fatal: [pacs2]" in out and "orthanc_aet 'SEVENTEEN_CHARS_X'" in out, out
+    assert "fatal: [pacs3]" in out and "postgresql_port" in out, out
+    assert "Preflight failed on pacs2, pacs3" in out, out
+    recap = out[out.index("PLAY RECAP"):]
+    assert re.search(r"^pacs1\s+: ok=\d+\s+changed=0 ", recap, re.M), recap
+
+
+@pytest.mark.integration
 def test_lab_values_pass_the_preflight_play(inventory):
-    """The control: the same inventory, unchanged, passes every tier's preflight."""
+    """The control: the same inventory, unchanged, passes every tier's preflight.
+
+    Its group_vars template lists from other variables (nginx_orthanc_upstreams from the orthanc
+    group, orthanc_modalities, orthanc_postgresql_port from postgresql_port): the argument specs
+    check what they render to.
+    """
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check"],
@@ -96,7 +131,9 @@ def test_lab_values_pass_the_preflight_play(inventory):
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     for tier in TIERS:
-        assert "medimg.pacs.%s" % tier in result.stdout, "no %s preflight ran" % tier
+        assert "medimg.pacs.%s : Validating arguments against arg spec 'preflight'" % tier in result.stdout, \
+            "no %s argument spec check ran" % tier
+        assert "medimg.pacs.%s : Load the OS variables" % tier in result.stdout, "no %s preflight ran" % tier
 
 
 @pytest.mark.integration
