@@ -75,8 +75,12 @@ demo: lab-up
 ## ---- tests ---------------------------------------------------------------------------
 test: venv test-deps image lint sanity units pytest
 
-# The fast checks, no Docker engine and no services: lint, ansible-test sanity and units.
-check: venv lint sanity units
+# The fast checks, no Docker engine, no lab image and no services: lint, ansible-test sanity and
+# units, and the roles' contract tests (defaults, argument specs, READMEs; plain pytest).
+check: venv lint sanity units contracts
+
+contracts: venv
+	$(PY) -m pytest -q tests/integration/test_role_contracts.py
 
 lint: venv
 	yamllint -s .
