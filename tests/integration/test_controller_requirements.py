@@ -60,8 +60,8 @@ def _run(cmd, timeout, env=None, check=False):
     res = subprocess.run([str(c) for c in cmd], cwd=str(ROOT), env=full_env, capture_output=True, text=True,
                          timeout=timeout, check=False)
     if check and res.returncode != 0:
-        raise AssertionError("%s failed (rc=%d):\n%s\n%s" % (" ".join(map(str, cmd)), res.returncode,
-                                                            res.stdout[-3000:], res.stderr[-3000:]))
+        command = " ".join(map(str, cmd))
+        raise AssertionError("%s failed (rc=%d):\n%s\n%s" % (command, res.returncode, res.stdout[-3000:], res.stderr[-3000:]))
     return res
 
 
