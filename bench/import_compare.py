@@ -1,8 +1,8 @@
 """Time medimg.pacs.dicom_import against a plain one-file-at-a-time uploader.
 
-Same generated data (tests/samples.py: a synthetic CT series, default 200 slices of 512x512 16-bit,
+Same generated data (medimg_lab.samples: a synthetic CT series, default 200 slices of 512x512 16-bit,
 about 100 MiB) and, for every run, a fresh loopback Orthanc with the DICOMweb plugin
-(tests/integration/import_fixtures.py starts it). Contenders:
+(tests/helpers/dicom_import.py starts it). Contenders:
 
 * ``naive``   one STOW-RS POST per file with urllib (a new connection each time), no concurrency:
               what a small shell loop with curl does.
@@ -10,7 +10,7 @@ about 100 MiB) and, for every run, a fresh loopback Orthanc with the DICOMweb pl
               reported twice: the module's own send rate, and the whole ``ansible`` command
               wall clock (scan + existence check + send + Ansible start-up).
 
-Each contender runs directly against Orthanc and again through bench/delay_proxy.py
+Each contender runs directly against Orthanc and again through medimg_lab.delay_proxy
 (``--delay-ms`` each way, default 10 ms, i.e. a 20 ms round trip like a WAN link).
 
     .venv/bin/python bench/import_compare.py                # 200 x 512x512, direct and +10 ms
@@ -32,17 +32,16 @@ import urllib.request
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+for _entry in (ROOT / "lab", ROOT / ".collections"):
+    if str(_entry) not in sys.path:
+        sys.path.insert(0, str(_entry))
 
-import import_fixtures as fx  # noqa: E402
-from delay_proxy import DelayProxy  # noqa: E402
+from medimg_lab.delay_proxy import DelayProxy  # noqa: E402
+from medimg_lab.samples import ct_series  # noqa: E402
+from ansible_collections.medimg.pacs.tests.helpers import dicom_import as fx  # noqa: E402
 
 
 def generate(directory, count, size):
-    from samples import ct_series  # noqa: E402
-
     directory.mkdir(parents=True, exist_ok=True)
     total = 0
     for idx, ds in enumerate(ct_series(patient_id="MEDIMG-BENCH", nslices=count, rows=size, cols=size,
@@ -77,7 +76,7 @@ def run_naive(workdir, files, delay_ms, tag):
     server = fresh_orthanc(workdir, "orthanc-naive-%s" % tag)
     try:
         proxy = DelayProxy("127.0.0.1", server.http_port, delay_ms / 1000.0).start() if delay_ms else None
-        url = ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb
+        url = ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb_url
         try:
             started = time.time()
             naive_upload(files, url)
@@ -96,11 +95,11 @@ def run_module(workdir, src, nfiles, delay_ms, tag, workers, batch_size):
     server = fresh_orthanc(workdir, "orthanc-module-%s" % tag)
     try:
         proxy = DelayProxy("127.0.0.1", server.http_port, delay_ms / 1000.0).start() if delay_ms else None
-        url = ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb
+        url = ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb_url
         try:
             started = time.time()
-            rc, result, raw = fx.run_module(dict(src=str(src), url=url, workers=workers, batch_size=batch_size,
-                                                 header_parser="builtin"), timeout=1800)
+            rc, result, raw = fx.run_module(dict(src=str(src), url=url, workers=workers, batch_size=batch_size),
+                                            timeout=1800)
             wall = time.time() - started
         finally:
             if proxy:

@@ -11,7 +11,7 @@ class ModuleDocFragment(object):
     """HTTP connection options of the modules that talk to a PACS over HTTP(S).
 
     The matching argument spec is ``http_argument_spec()`` in
-    ``plugins/module_utils/dicomweb.py``: ``medimg.pacs.http_api`` documents
+    ``plugins/module_utils/http_client.py``: ``medimg.pacs.http_api`` documents
     ``http_argument_spec()``, ``medimg.pacs.http_api`` plus ``medimg.pacs.http_api.retry``
     document ``http_argument_spec(retry=True)``. A module overrides an option (for
     example to add aliases) by documenting it again; its keys win over the fragment's.
@@ -57,8 +57,9 @@ options:
     default: 10
   retries:
     description:
-      - How many times a request is repeated after a failure that may be temporary (connection refused,
-        DNS failure, timeout, HTTP 5xx). Authentication, TLS and other 4xx errors are not retried.
+      - How many times a request is repeated after a failure that may be temporary (connection refused or
+        lost, DNS failure, timeout, HTTP 408, 429, 502, 503 or 504; a C(Retry-After) header of such an answer
+        replaces O(delay)). Authentication, TLS and other HTTP errors are not retried.
     type: int
     default: 0
   delay:

@@ -1,15 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: medimg.pacs maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""DCM4CHEE archive (dcm4chee-arc-light) REST helpers for AE titles.
+"""DCM4CHEE archive (dcm4chee-arc-light) REST helpers: AE titles and devices, study rejection and deletion.
 
 Endpoints used, all relative to the archive root ``http(s)://HOST:PORT/dcm4chee-arc``:
 
-* ``GET  /aets``                       AE titles of the archive device itself
 * ``GET  /aes?dicomAETitle=X``         AE titles of all configured devices (ApplicationEntityInfo)
 * ``GET  /unique/aets``                registry of unique AE titles (JSON array of strings)
 * ``POST|DELETE /unique/aets/{aet}``   register / unregister an AE title in that registry
 * ``GET|POST|PUT|DELETE /devices/{name}``  read / create / update / delete a device (JSON)
+
+Relative to a DICOMweb root ``.../dcm4chee-arc/aets/{AET}/rs``:
+
+* ``POST /studies/{uid}/reject/{code}`` then ``DELETE /studies/{uid}``  reject, then delete a study
 
 A remote AE (an Orthanc, a modality, a workstation) becomes known to the
 archive as a *device* holding one network AE and one network connection.
@@ -23,14 +26,36 @@ import copy
 import json
 import re
 
+from urllib.parse import quote
+
 from ansible_collections.medimg.pacs.plugins.module_utils.ae_title import ae_title_error
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (
+from ansible_collections.medimg.pacs.plugins.module_utils.http_errors import (
     DicomWebError,
     KIND_NOT_FOUND,
     join_url,
 )
 
 DEVICE_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$')
+
+#: Rejection note code used before deleting a study (Data Retention Policy Expired)
+DCM4CHEE_REJECTION_CODE = '113039^DCM'
+
+
+def dcm4chee_archive_root(dicomweb_url):
+    """Return (archive_root, aet) for .../dcm4chee-arc/aets/<AET>/rs URLs, else (None, None)."""
+    match = re.match(r'^(.*?/dcm4chee-arc)/aets/([^/]+)/rs/?$', dicomweb_url.rstrip('/'))
+    if not match:
+        return None, None
+    return match.group(1), match.group(2)
+
+
+def reject_and_delete_study(http, dicomweb_url, study_uid, rejection_code=DCM4CHEE_REJECTION_CODE):
+    """Reject, then permanently delete a study through the archive's REST API at ``dicomweb_url``."""
+    base = dicomweb_url.rstrip('/')
+    reject_url = '%s/studies/%s/reject/%s' % (base, quote(study_uid, safe=''), quote(rejection_code, safe='^'))
+    http.request('POST', reject_url, headers={'Accept': 'application/json'})
+    http.request('DELETE', join_url(base, 'studies', study_uid))
+    return True
 
 
 class Dcm4cheeClient:
@@ -46,10 +71,6 @@ class Dcm4cheeClient:
     def _json(self, url, what):
         _response, data = self.http.get_json(url, what=what)
         return data
-
-    def archive_aets(self):
-        data = self._json(self.url('aets'), 'DCM4CHEE /aets answer') or []
-        return [item.get('dicomAETitle') for item in data if isinstance(item, dict)]
 
     def unique_aets(self):
         data = self._json(self.url('unique', 'aets'), 'DCM4CHEE /unique/aets answer') or []

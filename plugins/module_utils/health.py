@@ -9,25 +9,24 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.medimg.pacs.plugins.module_utils.dcm4chee import dcm4chee_archive_root, reject_and_delete_study
+from ansible_collections.medimg.pacs.plugins.module_utils.dicom_files import build_test_instance
 from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (
-    DicomWebError,
-    HttpClient,
-    KIND_INVALID_URL,
-    KIND_PROTOCOL,
-    build_test_instance,
-    dcm4chee_archive_root,
-    dcm4chee_delete_study,
-    detect_server,
     dicom_json_value,
-    join_url,
-    orthanc_delete_study,
     qido_studies,
-    split_orthanc_root,
     stow_instances,
-    validate_url,
     wado_instance,
     wado_study_metadata,
 )
+from ansible_collections.medimg.pacs.plugins.module_utils.http_client import (
+    DicomWebError,
+    KIND_INVALID_URL,
+    KIND_PROTOCOL,
+    http_client_from_params,
+    join_url,
+    validate_url,
+)
+from ansible_collections.medimg.pacs.plugins.module_utils.orthanc import OrthancClient, split_orthanc_root
 
 #: options that an entry of ``endpoints`` may override
 ENDPOINT_KEYS = ('url', 'name', 'study_uid', 'server_type', 'api_url', 'url_username', 'url_password',
@@ -86,12 +85,20 @@ def _step(name, func):
         return step, None
 
 
-def _client(config):
-    return HttpClient(username=config.get('url_username'), password=config.get('url_password'),
-                      bearer_token=config.get('bearer_token'), validate_certs=config.get('validate_certs', True),
-                      ca_path=config.get('ca_path'), timeout=config.get('timeout') or 10,
-                      retries=config.get('retries') or 0, delay=config.get('delay') or 0,
-                      use_proxy=config.get('use_proxy', True))
+def detect_server(client, dicomweb_url, api_url=None):
+    """Return (server_type, server_info) for a DICOMweb URL: orthanc, dcm4chee or generic."""
+    arc_root, aet = dcm4chee_archive_root(dicomweb_url)
+    if arc_root and not api_url:
+        return 'dcm4chee', {'archive_url': arc_root, 'aet': aet}
+    root = api_url or split_orthanc_root(dicomweb_url)
+    if root:
+        try:
+            info = OrthancClient(client, root).system()
+            if 'DicomAet' in info:
+                return 'orthanc', info
+        except DicomWebError:
+            pass
+    return 'generic', {}
 
 
 def probe_endpoint(config, check_mode=False):
@@ -113,7 +120,7 @@ def probe_endpoint(config, check_mode=False):
 
 
 def _probe(config, url, result, check_mode):
-    client = _client(config)
+    client = http_client_from_params(config)
     probes = result['probes']
 
     probes['qido'], _studies = _step('QIDO-RS', lambda: qido_studies(client, url, limit=1))
@@ -236,12 +243,12 @@ class _Done:
 def _delete(client, kind, target, study_uid):
     started = time.time()
     if kind == 'orthanc':
-        deleted = orthanc_delete_study(client, target, study_uid)
+        deleted = OrthancClient(client, target).delete_study(study_uid)
         if not deleted:
             raise DicomWebError(KIND_PROTOCOL, 'Orthanc at %s does not know the study %s, so it could not be deleted'
                                 % (target, study_uid), join_url(target, 'tools', 'lookup'))
     else:
-        deleted = dcm4chee_delete_study(client, target, study_uid)
+        deleted = reject_and_delete_study(client, target, study_uid)
     done = _Done()
     done.latency_ms = int(round((time.time() - started) * 1000))
     done.status = 200

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: medimg.pacs maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Orthanc REST API helpers (system information and DICOM modalities)."""
+"""Orthanc REST API helpers: system information, study lookup, instances and deletion, DICOM modalities."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,9 +11,10 @@ import json
 import re
 
 from ansible_collections.medimg.pacs.plugins.module_utils.ae_title import ae_title_error
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (
+from ansible_collections.medimg.pacs.plugins.module_utils.http_errors import (
     DicomWebError,
     KIND_NOT_FOUND,
+    http_error,
     join_url,
 )
 
@@ -33,6 +34,14 @@ STORAGE_COMMITMENT_KEYS = ('AllowNAction', 'AllowEventReport')
 MODALITY_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$')
 
 
+def split_orthanc_root(dicomweb_url):
+    """Guess the Orthanc REST root from a DICOMweb URL ending with /dicom-web."""
+    url = dicomweb_url.rstrip('/')
+    if url.endswith('/dicom-web'):
+        return url[:-len('/dicom-web')] or url
+    return None
+
+
 class OrthancClient:
     """Thin wrapper over HttpClient for the Orthanc REST API rooted at ``base_url``."""
 
@@ -50,6 +59,37 @@ class OrthancClient:
             raise DicomWebError('not_orthanc', 'The server at %s does not look like Orthanc (no "Version" in '
                                 '/system)' % self.base_url, self.url('system'))
         return info
+
+    def lookup_studies(self, study_uid):
+        """Orthanc IDs of the studies whose StudyInstanceUID is ``study_uid`` (``POST /tools/lookup``)."""
+        response = self.http.request('POST', self.url('tools', 'lookup'), data=study_uid.encode('ascii'),
+                                     headers={'Content-Type': 'text/plain', 'Accept': 'application/json'})
+        matches = response.json('Orthanc /tools/lookup answer') or []
+        return [match['ID'] for match in (matches if isinstance(matches, list) else [])
+                if isinstance(match, dict) and match.get('Type') == 'Study' and match.get('ID')]
+
+    def study_instance_uids(self, study_uid):
+        """SOP Instance UIDs Orthanc holds for ``study_uid`` (lookup, then ``/studies/{id}/instances``)."""
+        existing = set()
+        for study_id in self.lookup_studies(study_uid):
+            url = self.url('studies', study_id, 'instances')
+            response = self.http.request('GET', url, headers={'Accept': 'application/json'}, raise_for_status=False)
+            if response.status == 404:
+                continue  # deleted meanwhile
+            if response.status != 200:
+                raise http_error(url, response.status, response.reason, response.body, response.headers)
+            for instance in response.json('Orthanc instances answer') or []:
+                uid = (instance.get('MainDicomTags') or {}).get('SOPInstanceUID') if isinstance(instance, dict) else None
+                if uid:
+                    existing.add(str(uid).strip())
+        return existing
+
+    def delete_study(self, study_uid):
+        """Delete the study with this StudyInstanceUID; True when Orthanc knew it."""
+        study_ids = self.lookup_studies(study_uid)
+        for study_id in study_ids:
+            self.http.request('DELETE', self.url('studies', study_id))
+        return bool(study_ids)
 
     def list_modalities(self):
         """All modalities, expanded: {name: definition}."""
@@ -82,12 +122,6 @@ class OrthancClient:
             if exc.kind != KIND_NOT_FOUND:
                 raise
         self._modalities = None
-
-    def echo_modality(self, name, timeout=None):
-        body = {} if timeout is None else {'Timeout': timeout}
-        self.http.request('POST', self.url('modalities', name, 'echo'), data=json.dumps(body).encode('utf-8'),
-                          headers={'Content-Type': 'application/json'})
-        return True
 
 
 def modality_params_error(params):

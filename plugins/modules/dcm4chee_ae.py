@@ -146,8 +146,12 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import (DicomWebError, http_argument_spec,
-                                                                           http_client_from_params, validate_url)
+from ansible_collections.medimg.pacs.plugins.module_utils.http_client import (
+    DicomWebError,
+    http_argument_spec,
+    http_client_from_params,
+    validate_url,
+)
 from ansible_collections.medimg.pacs.plugins.module_utils.dcm4chee import (
     Dcm4cheeClient,
     ae_params_error,

@@ -27,9 +27,8 @@ description:
     Instances the PACS refuses, and files with an unreadable DICOM header, are reported in
     RV(rejected) with a reason (the STOW-RS FailedSOPSequence reason or the HTTP error); they fail
     the task only with O(fail_on_rejected).
-  - The file headers are read by a small built-in parser (no third-party library needed on the
-    host). With O(header_parser=auto), pydicom, when installed, gets a second look at files the
-    built-in parser cannot read.
+  - The file headers are read with pydicom, which stops after the Series Instance UID (the pixel
+    data is never read); files are sent byte for byte as they are on disk.
   - Ansible modules cannot stream output; for long imports write a O(progress_file) (JSON lines,
     one record every O(progress_interval) seconds with counts, rate and ETA) and run the task with
     C(async)/C(poll) (see C(playbooks/import.yml) and C(docs/import.md)).
@@ -37,6 +36,8 @@ description:
     used).
 author:
   - medimg.pacs maintainers (@medimg)
+requirements:
+  - pydicom (on the host that executes the task)
 options:
   src:
     description:
@@ -78,7 +79,8 @@ options:
   retries:
     description:
       - How many times a request is retried after a transient failure (connection lost, timeout,
-        HTTP 408/429/502/503/504), with a doubling delay starting at one second.
+        HTTP 408/429/502/503/504), with a doubling delay starting at one second (at most 15 seconds;
+        a C(Retry-After) header of the answer is honoured, up to 120 seconds).
     type: int
     default: 3
   skip_existing:
@@ -146,14 +148,6 @@ options:
     description: Seconds between two progress records.
     type: float
     default: 5.0
-  header_parser:
-    description:
-      - How file headers are read. V(builtin) is the module's own Part-10 parser (no dependency),
-        V(pydicom) requires pydicom on the host, V(auto) uses the built-in parser and falls back to
-        pydicom (when installed) for files the built-in parser cannot read.
-    type: str
-    choices: [auto, builtin, pydicom]
-    default: auto
   fail_on_rejected:
     description: Fail the task when any instance was rejected (the summary is still returned).
     type: bool
@@ -316,23 +310,20 @@ would_send_bytes:
   returned: always
   type: int
   sample: 157286400
-header_parser:
-  description: The O(header_parser) used.
-  returned: always
-  type: str
-  sample: auto
 pydicom_available:
-  description: Whether pydicom could be imported on the host.
+  description: Whether pydicom could be imported on the host (always true when the module ran; without
+    pydicom the module fails with C(error_kind=missing_library)).
   returned: always
   type: bool
-  sample: false
+  sample: true
 report_truncated:
   description: True when RV(rejected) or RV(non_dicom) were cut at O(report_limit).
   returned: always
   type: bool
   sample: false
 error_kind:
-  description: On failure, the class of the failure (unauthorized, connection_refused, dns, timeout, tls, not_found, ...).
+  description: On failure, the class of the failure (unauthorized, connection_refused, dns, timeout, tls, not_found,
+    missing_library, ...).
   returned: failure
   type: str
   sample: unauthorized
@@ -340,9 +331,10 @@ error_kind:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import http_argument_spec
+from ansible_collections.medimg.pacs.plugins.module_utils.dicom_files import HAS_PYDICOM, PYDICOM_IMPORT_ERROR
+from ansible_collections.medimg.pacs.plugins.module_utils.http_client import http_argument_spec
 
 try:
     from ansible_collections.medimg.pacs.plugins.module_utils.dicom_import import ImportOptions, run_import
@@ -374,7 +366,6 @@ def main():
         max_seconds=dict(type='int'),
         progress_file=dict(type='path'),
         progress_interval=dict(type='float', default=5.0),
-        header_parser=dict(type='str', default='auto', choices=['auto', 'builtin', 'pydicom']),
         fail_on_rejected=dict(type='bool', default=False),
         report_limit=dict(type='int', default=1000),
     )
@@ -386,12 +377,10 @@ def main():
     )
     if IMPORT_ERROR:
         module.fail_json(msg='medimg.pacs module_utils dicom_import could not be loaded', exception=IMPORT_ERROR)
+    if not HAS_PYDICOM:
+        module.fail_json(msg=missing_required_lib('pydicom'), exception=PYDICOM_IMPORT_ERROR,
+                         error_kind='missing_library')
     p = module.params
-    if p['header_parser'] == 'pydicom':
-        from ansible_collections.medimg.pacs.plugins.module_utils.dicom_import import HAS_PYDICOM
-        if not HAS_PYDICOM:
-            module.fail_json(msg='header_parser=pydicom but pydicom is not installed for %s on this host; '
-                                 'use header_parser=auto or builtin' % 'dicom_import')
     opts = ImportOptions(
         src=p['src'], url=p['url'], username=p['url_username'], password=p['url_password'],
         bearer_token=p['bearer_token'], validate_certs=p['validate_certs'], ca_path=p['ca_path'],
@@ -400,8 +389,7 @@ def main():
         follow_symlinks=p['follow_symlinks'], include=p['include'], exclude=p['exclude'],
         server_type=p['server_type'], orthanc_url=p['orthanc_url'], max_instances=p['max_instances'],
         max_seconds=p['max_seconds'], progress_file=p['progress_file'],
-        progress_interval=p['progress_interval'], header_parser=p['header_parser'],
-        check_mode=module.check_mode, report_limit=p['report_limit'])
+        progress_interval=p['progress_interval'], check_mode=module.check_mode, report_limit=p['report_limit'])
     try:
         summary, error, kind = run_import(opts)
     except Exception as exc:  # pylint: disable=broad-except

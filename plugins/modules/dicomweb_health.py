@@ -24,10 +24,12 @@ description:
   - Failures are classified into clear messages (connection refused, DNS failure, timeout, TLS verification
     failure, HTTP 401/403/404, an HTML or non-JSON answer meaning "not a DICOMweb service").
   - With O(retries) and O(delay) the module can wait for a service that is still starting.
-  - Only the Python standard library is needed on the target; pydicom is used when present to build the
-    test instance, otherwise a built-in encoder writes a valid DICOM Part 10 file.
+  - The probes need only the Python standard library on the target; the round trip writes its test instance
+    with pydicom.
 author:
   - medimg.pacs maintainers (@medimg)
+requirements:
+  - pydicom (on the host that executes the task), only for O(roundtrip=true) outside check mode
 options:
   url:
     description:
@@ -229,9 +231,10 @@ endpoints:
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import http_argument_spec, http_auth_argument_spec
+from ansible_collections.medimg.pacs.plugins.module_utils.dicom_files import HAS_PYDICOM, PYDICOM_IMPORT_ERROR
+from ansible_collections.medimg.pacs.plugins.module_utils.http_client import http_argument_spec, http_auth_argument_spec
 from ansible_collections.medimg.pacs.plugins.module_utils.health import (
     endpoint_configs,
     probe_endpoint,
@@ -278,6 +281,10 @@ def main():
     configs = endpoint_configs(params)
     if not configs:
         module.fail_json(msg='no endpoint given: set url or a non-empty endpoints list')
+
+    if not HAS_PYDICOM and not module.check_mode and any(config.get('roundtrip') for config in configs):
+        module.fail_json(msg=missing_required_lib('pydicom') + ' (roundtrip=true writes a test instance with it)',
+                         exception=PYDICOM_IMPORT_ERROR, healthy=False, endpoints=[], changed=False)
 
     if len(configs) == 1:
         results = [probe_endpoint(configs[0], module.check_mode)]

@@ -126,20 +126,27 @@ def test_resume_after_killing_ansible(orthanc, tmp_path):
     assert orthanc.stored_sha256() == tree["sha256"]
 
 
-def test_playbook_on_a_bare_python_with_orthanc_lookup(orthanc, tmp_path):
-    """playbooks/import.yml (async + poll), module on a Python without pydicom or requests."""
-    python = system_python_without_pydicom()
-    if python is None:
-        pytest.skip("no /usr/bin/python3 without pydicom on this machine")
+def test_playbook_with_orthanc_lookup_and_a_bare_python(orthanc, tmp_path):
+    """playbooks/import.yml (async + poll) with the Orthanc lookup; on a Python without pydicom the
+    module fails cleanly, naming the missing library."""
     tree = make_tree(tmp_path / "tree", studies=2, nslices=5, key="it-playbook")
     extra = dict(import_src=str(tmp_path / "tree"), import_url=orthanc.dicomweb, import_username=USER,
                  import_password=PASSWORD, import_server_type="orthanc", import_poll=1,
                  import_progress_file=str(tmp_path / "p.jsonl"), import_exclude=["*.txt", "*.json"])
+    bare = system_python_without_pydicom()
+    if bare is not None:
+        rc, tasks, raw = run_playbook(extra, interpreter=bare, check=True)
+        assert rc != 0, raw[-3000:]
+        result = tasks["Import DICOM files"]
+        assert result["failed"] is True and result["error_kind"] == "missing_library", result
+        assert "pydicom" in result["msg"] and "Traceback" not in result["msg"]
+        assert PASSWORD not in raw
+    python = None  # the venv's Python, which has pydicom
     rc, tasks, raw = run_playbook(extra, interpreter=python, check=True)
     assert rc == 0, raw[-3000:]
     result = tasks["Import DICOM files"]
     assert result["would_send"] == 11 and result["changed"] is False  # 10 + the truncated file
-    assert result["pydicom_available"] is False
+    assert result["pydicom_available"] is True
     assert orthanc.instance_count() == 0
 
     rc, tasks, raw = run_playbook(extra, interpreter=python)
@@ -203,12 +210,15 @@ def _python38():
 
 
 def test_python38_target(orthanc, tmp_path):
-    """The module runs on the oldest Python the collection supports on managed hosts."""
+    """The module runs on the oldest Python the collection supports on managed hosts (with pydicom)."""
     python = _python38()
     if not python:
         pytest.skip("no Python 3.8 on this machine")
+    if subprocess.run([python, "-c", "import pydicom"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                      timeout=60, check=False).returncode != 0:
+        pytest.skip("no pydicom for %s (python3.8 -m pip install pydicom)" % python)
     tree = make_tree(tmp_path / "tree", studies=2, nslices=3, key="it-py38")
-    rc, res, raw = run_module(_args(orthanc, tmp_path / "tree", header_parser="builtin"), interpreter=python)
+    rc, res, raw = run_module(_args(orthanc, tmp_path / "tree"), interpreter=python)
     assert rc == 0, raw[-3000:]
     assert res["sent"] == 6 and res["non_dicom_count"] == 4 and res["rejected_count"] == 2
     assert orthanc.stored_sha256() == tree["sha256"]

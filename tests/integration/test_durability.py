@@ -133,7 +133,7 @@ def _scenario(pacs, tmp_path, tag, disrupt, settle=1.0, pace=0.1):
 
     rc, res, raw = fx.run_module(dict(src=str(src), url="http://%s:8042/dicom-web" % pacs.ip,
                                       url_username="admin", url_password=pacs.password,
-                                      skip_existing=True, header_parser="builtin", workers=2), timeout=300)
+                                      skip_existing=True, workers=2), timeout=300)
     assert rc == 0 and not res.get("rejected"), raw[-3000:]
     assert res["sent"] + res["skipped_existing"] == len(items), res
     assert res["skipped_existing"] >= len(set(acked)), res

@@ -45,10 +45,10 @@ def test_dicomweb_health_roundtrip_ok(orthanc):
     assert orthanc.request('POST', '/tools/lookup', roundtrip['study_uid'].encode(), 'text/plain') == []
 
 
-def test_builtin_test_instance_is_accepted_by_orthanc(orthanc):
-    """The hand-built Part 10 file (used when pydicom is absent) is stored and parsed by Orthanc."""
-    from ansible_collections.medimg.pacs.plugins.module_utils import dicomweb as dw
-    data, uids = dw.build_test_instance(use_pydicom=False)
+def test_test_instance_is_accepted_by_orthanc(orthanc):
+    """The round trip's test instance (written with pydicom) is stored and parsed by Orthanc."""
+    from ansible_collections.medimg.pacs.plugins.module_utils import dicom_files as dw
+    data, uids = dw.build_test_instance()
     answer = orthanc.request('POST', '/instances', data, 'application/dicom')
     assert answer['Status'] == 'Success'
     tags = orthanc.request('GET', '/instances/%s/simplified-tags' % answer['ID'])
@@ -61,7 +61,7 @@ def test_builtin_test_instance_is_accepted_by_orthanc(orthanc):
 
 
 def test_dicomweb_health_study_uid_and_check_mode(orthanc):
-    from ansible_collections.medimg.pacs.plugins.module_utils import dicomweb as dw
+    from ansible_collections.medimg.pacs.plugins.module_utils import dicom_files as dw
     data, uids = dw.build_test_instance()
     answer = orthanc.request('POST', '/instances', data, 'application/dicom')
     try:
@@ -153,7 +153,7 @@ def test_orthanc_modality_lifecycle(orthanc):
 
 def test_real_peer_echo_and_store_through_orthanc(orthanc, storage_scp):
     """Register a pynetdicom SCP, C-ECHO it and C-STORE a study to it, both initiated by Orthanc."""
-    from ansible_collections.medimg.pacs.plugins.module_utils import dicomweb as dw
+    from ansible_collections.medimg.pacs.plugins.module_utils import dicom_files as dw
     name = 'scp-peer'
     run = run_module('orthanc_modality', _modality_args(orthanc, name=name, aet=storage_scp.aet,
                                                         port=storage_scp.port))

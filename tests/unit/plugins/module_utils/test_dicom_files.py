@@ -1,25 +1,18 @@
 # -*- coding: utf-8 -*-
-"""Unit tests for module_utils/dicom_import.py: Part-10 header parser, multipart bodies,
-STOW-RS answers, the file walk (no services)."""
+"""module_utils/dicom_files.py: header UIDs through pydicom (every transfer syntax, odd and broken
+files, DICOMDIR), the source tree walk, the generated test instance (no services)."""
 
 from __future__ import absolute_import, division, print_function
 
-import email.parser
 import glob
 import io
-import json
 import os
-import sys
-import zlib
+import struct
 
 import pytest
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_COLLECTIONS = os.path.join(_ROOT, '.collections')
-if os.path.isdir(_COLLECTIONS) and _COLLECTIONS not in sys.path:
-    sys.path.insert(0, _COLLECTIONS)
-
-from ansible_collections.medimg.pacs.plugins.module_utils import dicom_import as di  # noqa: E402
+from ansible_collections.medimg.pacs.plugins.module_utils import dicom_files as df
+from ansible_collections.medimg.pacs.plugins.module_utils import dicom_import as di
 
 pydicom = pytest.importorskip('pydicom')
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
@@ -104,10 +97,7 @@ def _expected(ds):
 def test_parser_matches_written_dataset(tmp_path, kind, with_sequences):
     ds = _dataset(TS[kind], with_sequences)
     path = _write(ds, str(tmp_path / ('%s.dcm' % kind)), kind)
-    header = di.read_part10_header(path)
-    assert header == _expected(ds)
-    # and pydicom agrees with what was written
-    assert di.read_header_pydicom(path) == header
+    assert df.read_header(path) == _expected(ds)
 
 
 def test_parser_deflated_file_is_really_deflated(tmp_path):
@@ -115,8 +105,9 @@ def test_parser_deflated_file_is_really_deflated(tmp_path):
     path = _write(ds, str(tmp_path / 'deflated.dcm'), 'deflated')
     with open(path, 'rb') as handle:
         data = handle.read()
-    # the UIDs are not readable in the raw file: the parser had to inflate
+    # the UIDs are not readable in the raw file: the reader had to inflate
     assert str(ds.StudyInstanceUID).encode() not in data
+    assert df.read_header(path)['study_instance_uid'] == str(ds.StudyInstanceUID)
 
 
 def test_parser_reads_only_the_header(tmp_path, monkeypatch):
@@ -139,10 +130,20 @@ def test_parser_reads_only_the_header(tmp_path, monkeypatch):
             return Spy(io.FileIO(name, 'rb'))
         return real_open(name, mode, *args, **kwargs)
 
-    monkeypatch.setattr(di, 'open', spy_open, raising=False)
-    assert di.read_part10_header(path)['study_instance_uid'] == str(ds.StudyInstanceUID)
-    assert reads and all(0 <= size < 65536 for size in reads)
-    assert sum(reads) < 4096
+    monkeypatch.setattr(df, 'open', spy_open, raising=False)
+    assert df.read_header(path)['study_instance_uid'] == str(ds.StudyInstanceUID)
+    assert reads and all(0 <= size <= df.HEAD_BYTES for size in reads)
+    assert sum(reads) <= df.HEAD_BYTES
+
+
+def test_header_larger_than_the_first_read(tmp_path):
+    """UIDs behind 200 KiB of other elements are still found (read from the file, not the buffer)."""
+    for kind in ('explicit', 'implicit'):
+        ds = _dataset(TS[kind])
+        ds.add_new(0x00091012, 'OB', b'\x07' * (200 * 1024))
+        path = _write(ds, str(tmp_path / ('long-%s.dcm' % kind)), kind)
+        assert os.path.getsize(path) > df.HEAD_BYTES * 3
+        assert df.read_header(path)['series_instance_uid'] == str(ds.SeriesInstanceUID)
 
 
 def test_parser_encapsulated_syntax_header(tmp_path):
@@ -150,7 +151,7 @@ def test_parser_encapsulated_syntax_header(tmp_path):
     ds.file_meta.TransferSyntaxUID = TS['jpeg-baseline']
     path = str(tmp_path / 'jpeg.dcm')
     ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=True)
-    assert di.read_part10_header(path) == _expected(ds)
+    assert df.read_header(path) == _expected(ds)
 
 
 def test_parser_uid_missing_falls_back_to_meta(tmp_path):
@@ -159,7 +160,7 @@ def test_parser_uid_missing_falls_back_to_meta(tmp_path):
     del ds.StudyInstanceUID
     path = str(tmp_path / 'nouid.dcm')
     ds.save_as(path, enforce_file_format=True, implicit_vr=False, little_endian=True)
-    header = di.read_part10_header(path)
+    header = df.read_header(path)
     assert header['sop_instance_uid'] == str(ds.file_meta.MediaStorageSOPInstanceUID)
     assert header['study_instance_uid'] is None
     assert header['series_instance_uid'] == str(ds.SeriesInstanceUID)
@@ -174,26 +175,35 @@ def test_parser_uid_missing_falls_back_to_meta(tmp_path):
 def test_not_dicom(tmp_path, content, reason):
     path = tmp_path / 'x'
     path.write_bytes(content)
-    with pytest.raises(di.NotDicomError) as err:
-        di.read_part10_header(str(path))
+    with pytest.raises(df.NotDicomError) as err:
+        df.read_header(str(path))
     assert reason in str(err.value)
 
 
 @pytest.mark.parametrize('tail, reason', [
     (b'\xff' * 64, 'no file meta information'),
-    (b'\x02\x00\x10\x00UI', 'file ends inside the file meta'),
-    (b'\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\x00'
-     b'\x08\x00\x18\x00UI\xff\x7f', 'file ends inside an element'),
-    (b'\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\x00'
-     b'\x08\x00\x05\x00\x01\x02\x04\x00', 'invalid value representation'),
+    (b'\x02\x00\x10\x00UI', ''),                                     # ends inside the file meta
     (b'\x02\x00\x02\x00UI\x04\x001.2\x00', 'no Transfer Syntax UID'),
 ])
 def test_corrupt_headers(tmp_path, tail, reason):
     path = tmp_path / 'bad.dcm'
     path.write_bytes(b'\0' * 128 + b'DICM' + tail)
-    with pytest.raises(di.DicomHeaderError) as err:
-        di.read_part10_header(str(path))
+    with pytest.raises(df.DicomHeaderError) as err:
+        df.read_header(str(path))
     assert reason in str(err.value)
+
+
+@pytest.mark.parametrize('tail', [
+    b'\x08\x00\x18\x00UI\xff\x7f',            # ends inside the SOP Instance UID value
+    b'\x08\x00\x05\x00\x01\x02\x04\x00',      # an invalid value representation
+])
+def test_corrupt_data_set_is_not_an_instance(tmp_path, tail):
+    """A DICM prefix but a data set pydicom cannot read: rejected as unreadable, never sent."""
+    meta = b'\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\x00'
+    path = tmp_path / 'bad.dcm'
+    path.write_bytes(b'\0' * 128 + b'DICM' + meta + tail)
+    kind, reason = df.classify_file(str(path))
+    assert kind == 'unreadable', reason
 
 
 def test_truncated_inside_sequence(tmp_path):
@@ -206,8 +216,8 @@ def test_truncated_inside_sequence(tmp_path):
     cut = data.index(str(ds.ReferencedStudySequence[0].ReferencedSOPInstanceUID).encode())
     short = tmp_path / 'short.dcm'
     short.write_bytes(data[:cut])
-    with pytest.raises(di.DicomHeaderError):
-        di.read_part10_header(str(short))
+    kind, reason = df.classify_file(str(short))
+    assert kind == 'unreadable', reason
 
 
 def test_undefined_length_sequences_both_syntaxes(tmp_path):
@@ -220,7 +230,7 @@ def test_undefined_length_sequences_both_syntaxes(tmp_path):
         path = _write(ds, str(tmp_path / ('u-%s.dcm' % kind)), kind)
         raw = open(path, 'rb').read()
         assert b'\xfe\xff\xdd\xe0' in raw  # a sequence delimiter really is in the file
-        assert di.read_part10_header(path) == _expected(ds)
+        assert df.read_header(path) == _expected(ds)
 
 
 def _bundled_files():
@@ -234,15 +244,15 @@ def test_parser_agrees_with_pydicom_on_bundled_files(path):
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
     except pydicom.errors.InvalidDicomError:
-        with pytest.raises((di.NotDicomError, di.DicomHeaderError)):
-            di.read_part10_header(path)
+        with pytest.raises((df.NotDicomError, df.DicomHeaderError)):
+            df.read_header(path)
         return
     except Exception as exc:  # pydicom cannot read it either
         pytest.skip('pydicom cannot read it: %s' % exc)
     meta = ds.file_meta
     try:
-        ours = di.read_part10_header(path)
-    except di.DicomHeaderError:
+        ours = df.read_header(path)
+    except df.DicomHeaderError:
         # acceptable only for files pydicom itself reads only by guessing (no transfer syntax)
         assert 'TransferSyntaxUID' not in meta, path
         return
@@ -258,110 +268,11 @@ def test_dicomdir_is_not_an_instance(tmp_path):
     dicomdir = get_testdata_file('DICOMDIR')
     if not dicomdir:
         pytest.skip('no bundled DICOMDIR')
-    header = di.read_part10_header(dicomdir)
-    assert header['sop_class_uid'] == di.MEDIA_STORAGE_DIRECTORY
+    header = df.read_header(dicomdir)
+    assert header['sop_class_uid'] == df.MEDIA_STORAGE_DIRECTORY
     opts = di.ImportOptions(src=dicomdir, url='http://127.0.0.1:9/dicom-web', check_mode=True)
     kind = di.Importer(opts)._parse_one((dicomdir, 'DICOMDIR', os.path.getsize(dicomdir)))
     assert kind[0] == 'non_dicom' and 'DICOMDIR' in kind[4]
-
-
-def test_read_header_auto_falls_back_to_pydicom(tmp_path, monkeypatch):
-    ds = _dataset(TS['explicit'])
-    path = _write(ds, str(tmp_path / 'a.dcm'), 'explicit')
-
-    def broken(_path):
-        raise di.DicomHeaderError('simulated')
-
-    monkeypatch.setattr(di, 'read_part10_header', broken)
-    assert di.read_header(path, 'auto') == _expected(ds)
-    with pytest.raises(di.DicomHeaderError):
-        di.read_header(path, 'builtin')
-
-
-# ---------------------------------------------------------------------------------------------
-# multipart/related
-# ---------------------------------------------------------------------------------------------
-def _parse_multipart(body, content_type):
-    msg = email.parser.BytesParser().parsebytes(
-        b'Content-Type: ' + content_type.encode() + b'\r\nMIME-Version: 1.0\r\n\r\n' + body)
-    assert msg.is_multipart()
-    return msg
-
-
-def test_multipart_layout_and_stream(tmp_path):
-    payloads = [b'\x00DICM' * 10, b'', os.urandom(3000), b'--medimg-import-x\r\n']
-    paths = []
-    for idx, payload in enumerate(payloads):
-        path = tmp_path / ('p%d' % idx)
-        path.write_bytes(payload)
-        paths.append((str(path), len(payload)))
-    boundary = di.new_boundary()
-    streamed = b''.join(di.iter_multipart(paths, boundary, chunk_size=7))
-    _heads, _trailer, total = di.multipart_layout([len(p) for p in payloads], boundary)
-    assert len(streamed) == total
-    assert streamed == di.build_multipart(payloads, boundary)
-    ctype = di.multipart_content_type(boundary)
-    assert ctype.startswith('multipart/related; type="application/dicom"; boundary=')
-    msg = _parse_multipart(streamed, ctype)
-    parts = msg.get_payload()
-    assert [p.get_content_type() for p in parts] == ['application/dicom'] * 4
-    assert [p.get_payload(decode=True) for p in parts] == payloads
-    assert [int(p['Content-Length']) for p in parts] == [len(p) for p in payloads]
-
-
-def test_multipart_agrees_with_dicomweb_parser():
-    from ansible_collections.medimg.pacs.plugins.module_utils.dicomweb import parse_multipart_related
-    payloads = [b'a' * 10, b'b\r\n' * 5]
-    boundary = di.new_boundary()
-    body = di.build_multipart(payloads, boundary)
-    parts = parse_multipart_related(body, di.multipart_content_type(boundary))
-    assert [payload for _h, payload in parts] == payloads
-
-
-def test_multipart_file_shrinks(tmp_path):
-    path = tmp_path / 'f'
-    path.write_bytes(b'x' * 10)
-    with pytest.raises(di.SourceFileError):
-        b''.join(di.iter_multipart([(str(path), 20)], 'b'))
-    with pytest.raises(di.SourceFileError):
-        b''.join(di.iter_multipart([(str(tmp_path / 'gone'), 20)], 'b'))
-
-
-def test_boundary_is_unique():
-    assert di.new_boundary() != di.new_boundary()
-
-
-# ---------------------------------------------------------------------------------------------
-# STOW-RS answers
-# ---------------------------------------------------------------------------------------------
-ORTHANC_PARTIAL = {
-    '00080005': {'Value': ['ISO_IR 100'], 'vr': 'CS'},
-    '00081198': {'vr': 'SQ'},
-    '00081199': {'Value': [{'00081150': {'Value': ['1.2.840.10008.5.1.4.1.1.2'], 'vr': 'UI'},
-                            '00081155': {'Value': ['1.2.3.4'], 'vr': 'UI'}}], 'vr': 'SQ'},
-}
-
-
-def test_parse_stow_response_orthanc_shape():
-    stored, failed, listed = di.parse_stow_response(json.dumps(ORTHANC_PARTIAL).encode())
-    assert stored == {'1.2.3.4'} and failed == {} and listed
-
-
-def test_parse_stow_response_failed_sequence():
-    body = {'00081198': {'vr': 'SQ', 'Value': [
-        {'00081155': {'vr': 'UI', 'Value': ['9.9']}, '00081197': {'vr': 'US', 'Value': [0xC122]}},
-        {'00081155': {'vr': 'UI', 'Value': ['9.8']}, '00081197': {'vr': 'US', 'Value': [0xA7FF]}},
-        {'00081155': {'vr': 'UI', 'Value': ['9.7']}}]}}
-    stored, failed, listed = di.parse_stow_response(json.dumps([body]).encode())
-    assert listed and not stored
-    assert failed['9.9'] == 'STOW-RS failure reason 0xC122 (transfer syntax not supported)'
-    assert failed['9.8'] == 'STOW-RS failure reason 0xA7FF (out of resources)'
-    assert failed['9.7'].startswith('STOW-RS failure reason')
-
-
-@pytest.mark.parametrize('body', [b'', b'<html>nope</html>', b'{}', b'[]', b'"x"', b'\xff\xfe'])
-def test_parse_stow_response_unlisted(body):
-    assert di.parse_stow_response(body) == (set(), {}, False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,14 +292,14 @@ def test_iter_files_globs_and_recursion(tmp_path):
         _touch(tmp_path / rel)
     src = str(tmp_path)
     # a directory's own files first (sorted), then its sub-directories (sorted)
-    assert _rel(di.iter_files(src)) == ['DICOMDIR', 'top.dcm', 'a/1.dcm', 'a/2.txt', 'b/c/3.dcm', 'skip/4.dcm']
-    assert _rel(di.iter_files(src, include=['*.dcm'])) == ['top.dcm', 'a/1.dcm', 'b/c/3.dcm', 'skip/4.dcm']
-    assert _rel(di.iter_files(src, exclude=['skip', 'DICOMDIR', '*.txt'])) == ['top.dcm', 'a/1.dcm', 'b/c/3.dcm']
-    assert _rel(di.iter_files(src, include=['b/*/*.dcm'])) == ['b/c/3.dcm']
-    assert _rel(di.iter_files(src, recurse=False)) == ['DICOMDIR', 'top.dcm']
-    assert _rel(di.iter_files(src, max_files=3)) == ['DICOMDIR', 'top.dcm', 'a/1.dcm']
+    assert _rel(df.iter_files(src)) == ['DICOMDIR', 'top.dcm', 'a/1.dcm', 'a/2.txt', 'b/c/3.dcm', 'skip/4.dcm']
+    assert _rel(df.iter_files(src, include=['*.dcm'])) == ['top.dcm', 'a/1.dcm', 'b/c/3.dcm', 'skip/4.dcm']
+    assert _rel(df.iter_files(src, exclude=['skip', 'DICOMDIR', '*.txt'])) == ['top.dcm', 'a/1.dcm', 'b/c/3.dcm']
+    assert _rel(df.iter_files(src, include=['b/*/*.dcm'])) == ['b/c/3.dcm']
+    assert _rel(df.iter_files(src, recurse=False)) == ['DICOMDIR', 'top.dcm']
+    assert _rel(df.iter_files(src, max_files=3)) == ['DICOMDIR', 'top.dcm', 'a/1.dcm']
     single = str(tmp_path / 'top.dcm')
-    assert list(di.iter_files(single)) == [(single, 'top.dcm', 1)]
+    assert list(df.iter_files(single)) == [(single, 'top.dcm', 1)]
 
 
 def test_iter_files_symlinks_and_loops(tmp_path):
@@ -398,55 +309,100 @@ def test_iter_files_symlinks_and_loops(tmp_path):
     os.symlink(str(tmp_path), str(tmp_path / 'real' / 'loop'))
     os.symlink(str(tmp_path / 'nowhere'), str(tmp_path / 'dangling'))
     src = str(tmp_path)
-    assert _rel(di.iter_files(src)) == ['real/x.dcm']
-    followed = _rel(di.iter_files(src, follow_symlinks=True))
+    assert _rel(df.iter_files(src)) == ['real/x.dcm']
+    followed = _rel(df.iter_files(src, follow_symlinks=True))
     # linkdir/ and real/ are one directory: visited once (under the first name); the loop ends
     assert followed == ['linkfile.dcm', 'linkdir/x.dcm']
 
 
-def test_make_batches_by_count_and_bytes():
-    opts = di.ImportOptions(src='/', url='http://127.0.0.1:9/dicom-web', batch_size=3, batch_bytes=100)
-    imp = di.Importer(opts)
-    recs = [{'path': '/p%02d' % i, 'size': 10, 'uid': str(i), 'study': 's%d' % (i % 2), 'series': 'x'}
-            for i in range(8)]
-    batches = imp.make_batches(recs)
-    assert [len(b) for b in batches] == [3, 3, 2]
-    # sorted by study, so a study's instances travel together
-    assert [r['study'] for b in batches for r in b] == ['s0'] * 4 + ['s1'] * 4
-    big = [{'path': '/b%d' % i, 'size': 60, 'uid': str(i), 'study': 's', 'series': 'x'} for i in range(3)]
-    assert [len(b) for b in imp.make_batches(big)] == [1, 1, 1]
-    huge = [{'path': '/h', 'size': 10 ** 9, 'uid': 'h', 'study': 's', 'series': 'x'}]
-    assert [len(b) for b in imp.make_batches(huge)] == [1]
+# ---------------------------------------------------------------------------------------------
+# the generated test instance (dicomweb_health's round trip)
+# ---------------------------------------------------------------------------------------------
+def test_test_instance_reads_back_strictly():
+    data, uids = df.build_test_instance()
+    assert uids['builder'] == 'pydicom'
+    assert data[128:132] == b'DICM' and len(data) % 2 == 0
+    ds = pydicom.dcmread(io.BytesIO(data))  # strict Part 10 parsing (no force)
+    assert ds.file_meta.TransferSyntaxUID == df.EXPLICIT_VR_LITTLE_ENDIAN
+    assert ds.file_meta.MediaStorageSOPClassUID == df.SECONDARY_CAPTURE_SOP_CLASS
+    assert ds.file_meta.MediaStorageSOPInstanceUID == uids['sop_uid']
+    assert (ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID) == (
+        uids['sop_uid'], uids['study_uid'], uids['series_uid'])
+    assert ds.PatientID == df.PROBE_PATIENT_ID and str(ds.PatientName) == df.PROBE_PATIENT_NAME
+    assert ds.Modality == 'OT' and ds.StudyDescription == df.PROBE_STUDY_DESCRIPTION
+    assert (ds.Rows, ds.Columns, ds.BitsAllocated, ds.SamplesPerPixel) == (4, 4, 8, 1)
+    assert ds.PhotometricInterpretation == 'MONOCHROME2' and len(ds.PixelData) == 16
+    group_length = struct.unpack('<I', data[132 + 8:132 + 12])[0]
+    meta_end = 132 + 12 + group_length
+    assert data[meta_end:meta_end + 2] == b'\x08\x00'  # the file meta group length is right
+    tags = [elem.tag for elem in ds]
+    assert tags == sorted(tags)
+    numpy = pytest.importorskip('numpy')
+    pixels = ds.pixel_array
+    assert pixels.shape == (4, 4)
+    assert int(numpy.max(pixels)) == 255 and int(numpy.min(pixels)) == 0
 
 
-@pytest.mark.parametrize('kwargs, fragment', [
-    (dict(src='/nonexistent/dir'), 'does not exist'),
-    (dict(url='ftp://x/dicom-web'), "scheme 'ftp'"),
-    (dict(url='127.0.0.1:8042/dicom-web'), 'scheme'),
-    (dict(url='http://exa mple/'), 'white space'),
-    (dict(url='http://h:99999/dicom-web'), 'port'),
-    (dict(workers=0), 'workers must be at least 1'),
-    (dict(workers=1000), 'workers must be at most 64'),
-    (dict(batch_size=0), 'batch_size'),
-    (dict(server_type='orthanc', url='http://h/other'), 'orthanc_url'),
-    (dict(ca_path='/nonexistent.pem'), 'ca_path'),
-    (dict(progress_file='/nonexistent/dir/p.jsonl'), 'progress_file'),
-    (dict(bearer_token='t', username='u'), 'either bearer_token'),
-])
-def test_validate_options(tmp_path, kwargs, fragment):
-    args = dict(src=str(tmp_path), url='http://127.0.0.1:8042/dicom-web')
-    args.update(kwargs)
-    problems = di.validate_options(di.ImportOptions(**args))
-    assert any(fragment in p for p in problems), problems
+def test_test_instance_given_uids_and_header():
+    data, uids = df.build_test_instance(study_uid='1.2.3', series_uid='1.2.3.4', sop_uid='1.2.3.4.5')
+    assert (uids['study_uid'], uids['series_uid'], uids['sop_uid']) == ('1.2.3', '1.2.3.4', '1.2.3.4.5')
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert ds.SOPInstanceUID == '1.2.3.4.5'
 
 
-def test_inflate_reader_skip_and_eof():
-    raw = bytes(range(256)) * 100
-    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    data = comp.compress(raw) + comp.flush()
-    reader = di._InflateReader(io.BytesIO(data))
-    assert reader.read(3) == b'\x00\x01\x02'
-    reader.skip(253 + 256 * 50)
-    assert reader.read(2) == b'\x00\x01'
-    with pytest.raises(di._Truncated):
-        reader.read(10 ** 6)
+def test_uids_are_valid_and_unique():
+    uids = set(df.generate_uid() for dummy in range(200))
+    assert len(uids) == 200
+    for uid in uids:
+        assert uid.startswith('2.25.') and len(uid) <= 64
+        assert all(part.isdigit() and (part == '0' or not part.startswith('0')) for part in uid.split('.'))
+
+
+def test_missing_pydicom_is_a_header_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(df, 'HAS_PYDICOM', False)
+    path = tmp_path / 'a.dcm'
+    path.write_bytes(b'\0' * 128 + b'DICM' + b'\0' * 64)
+    with pytest.raises(df.DicomHeaderError) as err:
+        df.read_header(str(path))
+    assert 'pydicom' in str(err.value)
+
+
+def test_ordinary_files_take_the_element_generator_path(tmp_path, monkeypatch):
+    ds = _dataset(TS['explicit'])
+    path = _write(ds, str(tmp_path / 'a.dcm'), 'explicit')
+
+    def no_read_partial(*args, **kwargs):
+        raise AssertionError('read_partial is only the fallback')
+
+    monkeypatch.setattr(df, 'read_partial', no_read_partial)
+    assert df.read_header(path) == _expected(ds)
+
+
+@pytest.mark.parametrize('kind', ['deflated', 'mismatch'])
+def test_deflated_and_mismatched_vr(tmp_path, monkeypatch, kind):
+    """Deflated data sets are read by pydicom's read_partial; a data set in implicit VR under an explicit
+    VR transfer syntax (some writers do that) is tolerated by pydicom either way."""
+    if kind == 'deflated':
+        ds = _dataset(TS['deflated'])
+        path = _write(ds, str(tmp_path / 'd.dcm'), 'deflated')
+    else:
+        from pydicom.filebase import DicomBytesIO
+        from pydicom.filewriter import write_dataset, write_file_meta_info
+        ds = _dataset(TS['explicit'])
+        meta = DicomBytesIO()
+        meta.is_little_endian, meta.is_implicit_VR = True, False
+        write_file_meta_info(meta, ds.file_meta, enforce_standard=True)
+        body = DicomBytesIO()
+        body.is_little_endian, body.is_implicit_VR = True, True
+        write_dataset(body, ds)  # the data set in implicit VR, the meta saying explicit VR
+        path = str(tmp_path / 'm.dcm')
+        with open(path, 'wb') as handle:
+            handle.write(b'\0' * 128 + b'DICM' + meta.getvalue() + body.getvalue())
+    calls = []
+    real = df.read_partial
+    monkeypatch.setattr(df, 'read_partial', lambda *a, **k: calls.append(1) or real(*a, **k))
+    header = df.read_header(path)
+    assert calls or kind == 'mismatch', 'read_partial was not asked'
+    assert header['study_instance_uid'] == str(ds.StudyInstanceUID)
+    assert header['series_instance_uid'] == str(ds.SeriesInstanceUID)
+    assert header['sop_instance_uid'] == str(ds.SOPInstanceUID)
