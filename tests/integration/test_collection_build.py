@@ -1,4 +1,5 @@
 """`ansible-galaxy collection build` makes a tarball that installs and works elsewhere."""
+import json
 import os
 import pathlib
 import subprocess
@@ -25,8 +26,14 @@ def test_build_install_and_use(tmp_path):
     for must in ("MANIFEST.json", "plugins/modules/dicomweb_health.py", "roles/orthanc/tasks/main.yml",
                  "roles/nginx/meta/argument_specs.yml", "site.yml", "COPYING"):
         assert must in names, must
-    for never in (".collections", ".venv", "tests/output", "inventories/lab/.credentials"):
+    for never in (".collections", ".venv", "tests/output", "inventories/lab/.credentials", "lab"):
         assert not any(n == never or n.startswith(never + "/") for n in names), never
+    with tarfile.open(str(tarballs[0])) as tar:
+        manifest = json.load(tar.extractfile("MANIFEST.json"))
+    # Galaxy publishes these as the collection's links: a real address or none, never a placeholder
+    for key in ("repository", "issues", "homepage", "documentation"):
+        link = manifest["collection_info"].get(key) or ""
+        assert "example." not in link and "invalid" not in link, (key, link)
 
     # install it somewhere else and use it from a directory that knows nothing of this checkout
     # (with a configuration of its own: this checkout's ansible.cfg already resolves medimg.pacs,
