@@ -80,7 +80,7 @@ test: venv test-deps image lint sanity units pytest
 check: venv lint sanity units contracts
 
 contracts: venv
-	$(PY) -m pytest -q tests/integration/test_role_contracts.py
+	$(PY) -m pytest -q tests/integration/test_role_contracts.py tests/integration/test_role_layout.py
 
 lint: venv
 	yamllint -s .
