@@ -149,6 +149,9 @@ def test_explicit_roots_and_settings_win(tmp_path):
 
 
 def test_preflight_wants_roots_for_other_servers(tmp_path):
-    run, _dest = _render(tmp_path, [{"name": "orthanc", "server_type": "orthanc"}])
+    run, _dest = _render(tmp_path, [{"name": "orthanc", "server_type": "orthanc", "qido_root": "/dicom-web"}])
+    assert run.rc != 0
+    assert "wado_root found in ohif_data_sources" in run.output
+    run, _dest = _render(tmp_path, [{"name": "orthanc", "server_type": "orthanc", "qido_root": "", "wado_root": ""}])
     assert run.rc != 0
     assert "ohif_data_sources[0] (orthanc)" in run.output
