@@ -20,7 +20,13 @@ One lab container (systemd, the lab image) is converged with the role several ti
 * the WildFly CLI script, ldap.properties and systemd unit rendered with test values, the unit checked
   with ``systemd-analyze verify`` in the container.
 
-The stand-in archive's SQL and LDIF content is a fixture; the real files come with the distribution.
+* with the archive's own configuration files (5.35.1, from ``<repo>/../shared/upstream``; zipped in tmp at
+  test time as inside the distribution, never copied into the project; skipped with the reason when
+  absent), on a lab host of their own: ``[database]`` runs the archive's create-psql.sql,
+  create-fk-index.sql and create-case-insensitive-index.sql once (tables and indexes read back from
+  information_schema / pg_indexes; second converge changed=0).
+
+The stand-in archive's SQL and LDIF content is a fixture of its own (no excerpt of the real files).
 Needs a Docker engine and the lab image (make image); skipped otherwise.
 """
 import base64
@@ -59,6 +65,9 @@ ARC_ACCESS = [
 ]
 ADMIN_PW_FILES = ("/run/dcm4chee-ldap/admin.pw", "/etc/ldap/dcm4chee/admin.pw")
 ARC_VERSION = "5.99.0"
+# The archive's own configuration files (ldap/, sql/psql/, configuration/), beside the checkout.
+UPSTREAM = ROOT.parent / "shared" / "upstream" / "dcm4chee-arc-5.35.1-config"
+UPSTREAM_VERSION = "5.35.1"
 
 pytestmark = pytest.mark.integration
 
@@ -76,8 +85,7 @@ def _docker_ok():
     return _docker("image", "inspect", IMAGE, check=False).returncode == 0
 
 
-@pytest.fixture(scope="module")
-def lab():
+def _lab_container():
     if not _docker_ok():
         pytest.skip("needs a Docker engine and the lab image %s (make image)" % IMAGE)
     name = "%s-%d-%s" % (PREFIX, os.getpid(), uuid.uuid4().hex[:6])
@@ -96,6 +104,18 @@ def lab():
         yield name
     finally:
         _docker("rm", "-f", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    yield from _lab_container()
+
+
+@pytest.fixture(scope="module")
+def upstream_lab(upstream_arc_zip):
+    """A lab host of its own for the archive's real configuration files (a slapd and a PostgreSQL that
+    have seen nothing else)."""
+    yield from _lab_container()
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +306,57 @@ def arc_zip(workdir):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return {"dcm4chee_arc_archive_path": str(path), "dcm4chee_arc_archive_checksum": "sha256:" + digest,
             "dcm4chee_version": ARC_VERSION, "dcm4chee_ldap_schemas": ["dicom"]}
+
+
+# ---- the archive's own configuration files (5.35.1), from ../shared, zipped as in the distribution --------
+@pytest.fixture(scope="module")
+def upstream_arc_zip(workdir):
+    """A distribution zip with the archive's real ldap/, sql/ and configuration/ trees, built in tmp at
+    test time from <repo>/../shared/upstream (never copied into the project); skipped without them."""
+    if not (UPSTREAM / "sql" / "psql" / "create-psql.sql").is_file() or not (UPSTREAM / "ldap" / "slapd").is_dir():
+        pytest.skip("the archive's configuration files are not at %s (see issue 14)" % UPSTREAM)
+    top = "dcm4chee-arc-%s-psql" % UPSTREAM_VERSION
+    path = workdir / ("%s.zip" % top)
+    with zipfile.ZipFile(str(path), "w", zipfile.ZIP_DEFLATED) as z:
+        for sub in ("ldap", "sql", "configuration"):
+            for f in sorted((UPSTREAM / sub).rglob("*")):
+                if f.is_file():
+                    z.write(str(f), "%s/%s" % (top, f.relative_to(UPSTREAM).as_posix()))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"dcm4chee_arc_archive_path": str(path), "dcm4chee_arc_archive_checksum": "sha256:" + digest,
+            "dcm4chee_version": UPSTREAM_VERSION}
+
+
+def _psql(lab, sql):
+    return _sh(lab, "PGPASSWORD='%s' psql -X -w -tA -h 127.0.0.1 -U pacs -d pacsdb -c \"%s\"" % (DB_PW, sql)).stdout.strip()
+
+
+def test_database_schema_from_the_archive_sql(upstream_lab, workdir, upstream_arc_zip):
+    if not (ROOT / "roles" / "postgresql" / "tasks" / "main.yml").is_file():
+        pytest.skip("the postgresql role is not in this checkout")
+    pg_vars = {"postgresql_users": [{"name": "pacs", "password": DB_PW}],
+               "postgresql_databases": [{"name": "pacsdb", "owner": "pacs"}]}
+    roles = [{"role": "medimg.pacs.postgresql", "vars": pg_vars},
+             {"role": "medimg.pacs.dcm4chee", "vars": _base_vars(dcm4chee_components=["database"], **upstream_arc_zip)}]
+    rc, out, changed = _playbook(upstream_lab, workdir, _role_play(None, roles), "updb-1")
+    assert rc == 0, out[-6000:]
+    assert re.search(r"Create the archive tables.*?create-psql\.sql", out, re.S), out[-6000:]
+    rc, out, changed = _playbook(upstream_lab, workdir, _role_play(None, roles), "updb-2")
+    assert rc == 0 and changed == 0, out[-6000:]
+    tables = set(_psql(upstream_lab, "select string_agg(table_name, ',') from information_schema.tables "
+                                     "where table_schema='public'").split(","))
+    for table in ("patient", "study", "series", "instance"):
+        assert table in tables, tables
+    assert len(tables) > 30, tables  # the whole schema of create-psql.sql, not a few tables
+    indexes = _psql(upstream_lab, "select string_agg(tablename || ':' || indexdef, E'\\n') from pg_indexes "
+                                  "where schemaname='public'").splitlines()
+    # create-case-insensitive-index.sql: upper() indexes on the study and series descriptions and names
+    upper = [line for line in indexes if "upper(" in line.lower()]
+    for table in ("study", "series", "person_name"):
+        assert any(line.startswith(table + ":") for line in upper), (table, upper)
+    # create-fk-index.sql: indexes on the foreign keys (e.g. study.patient_fk)
+    assert any(line.startswith("study:") and "(patient_fk)" in line for line in indexes), indexes
+    assert _psql(upstream_lab, "select tableowner from pg_tables where tablename='study'") == "pacs"
 
 
 # ---- preflight ---------------------------------------------------------------------------------------
