@@ -24,7 +24,10 @@ One lab container (systemd, the lab image) is converged with the role several ti
   test time as inside the distribution, never copied into the project; skipped with the reason when
   absent), on a lab host of their own: ``[database]`` runs the archive's create-psql.sql,
   create-fk-index.sql and create-case-insensitive-index.sql once (tables and indexes read back from
-  information_schema / pg_indexes; second converge changed=0).
+  information_schema / pg_indexes; second converge changed=0); ``[ldap]`` loads the archive's four
+  schemas in its order and its init-config / default-config / default-ui-config LDIFs with the
+  inventory's device name, AE title, host, port and storage (read back with the archive's object
+  classes; second converge changed=0), and the bind of the rendered ldap.properties finds the device.
 
 The stand-in archive's SQL and LDIF content is a fixture of its own (no excerpt of the real files).
 Needs a Docker engine and the lab image (make image); skipped otherwise.
@@ -357,6 +360,90 @@ def test_database_schema_from_the_archive_sql(upstream_lab, workdir, upstream_ar
     # create-fk-index.sql: indexes on the foreign keys (e.g. study.patient_fk)
     assert any(line.startswith("study:") and "(patient_fk)" in line for line in indexes), indexes
     assert _psql(upstream_lab, "select tableowner from pg_tables where tablename='study'") == "pacs"
+
+
+UP_AET, UP_DEVICE, UP_PORT, UP_HOST = "IT_UP_AE", "it-up-arc", 11124, "arc-up.it.test"
+
+
+def _upstream_ldap_vars(upstream_arc_zip):
+    return _base_vars(dcm4chee_components=["ldap"], dcm4chee_aet=UP_AET, dcm4chee_device_name=UP_DEVICE,
+                      dcm4chee_dicom_port=UP_PORT, dcm4chee_dicom_hostname=UP_HOST, **upstream_arc_zip)
+
+
+def _attr_values(ldif, attr):
+    return [line.split(": ", 1)[1] for line in ldif.splitlines() if line.lower().startswith(attr.lower() + ": ")]
+
+
+def test_ldap_archive_schemas_and_default_config(upstream_lab, workdir, upstream_arc_zip):
+    v = _upstream_ldap_vars(upstream_arc_zip)
+    rc, out, changed = _playbook(upstream_lab, workdir, _role_play(v), "upldap-1")
+    assert rc == 0, out[-6000:]
+    rc, out, changed = _playbook(upstream_lab, workdir, _role_play(v), "upldap-2")
+    assert rc == 0 and changed == 0, out[-6000:]
+
+    # the archive's four schemas, in the archive's order, in cn=config
+    schemas = _sh(upstream_lab, "ldapsearch -o ldif-wrap=no -Q -LLL -Y EXTERNAL -H ldapi:/// -b cn=schema,cn=config -s one cn").stdout
+    names = [re.sub(r"^\{\d+\}", "", cn) for cn in _attr_values(schemas, "cn")]
+    wanted = ["dicom", "dcm4che", "dcm4chee-archive", "dcm4chee-archive-ui"]
+    assert [n for n in names if n in wanted] == wanted, names
+
+    # the device of default-config.ldif, renamed to the inventory's, with the archive's object classes
+    dev = "dicomDeviceName=%s,cn=Devices,%s" % (UP_DEVICE, CONFIG_DN)
+    entry = _ldapsearch(upstream_lab, dev, scope="base", attrs="objectClass dicomDeviceName")
+    assert entry.returncode == 0, entry.stdout
+    classes = set(_attr_values(entry.stdout, "objectClass"))
+    assert {"dicomDevice", "dcmDevice", "dcmArchiveDevice"} <= classes, classes
+    assert _ldapsearch(upstream_lab, "dicomDeviceName=dcm4chee-arc,cn=Devices," + CONFIG_DN, scope="base").returncode != 0
+
+    # its AE titles: the inventory's instead of DCM4CHEE, network AE classes of dicom, dcm4che and the archive
+    aes = _ldapsearch(upstream_lab, dev, "(objectClass=dicomNetworkAE)", "dicomAETitle objectClass", scope="one").stdout
+    titles = _attr_values(aes, "dicomAETitle")
+    assert UP_AET in titles and "DCM4CHEE" not in titles, titles
+    ae = _ldapsearch(upstream_lab, "dicomAETitle=%s,%s" % (UP_AET, dev), scope="base",
+                     attrs="objectClass dicomNetworkConnectionReference dicomAssociationAcceptor").stdout
+    assert {"dicomNetworkAE", "dcmNetworkAE", "dcmArchiveNetworkAE"} <= set(_attr_values(ae, "objectClass")), ae
+    assert "cn=dicom,%s" % dev in _attr_values(ae, "dicomNetworkConnectionReference"), ae
+    registry = _ldapsearch(upstream_lab, "cn=Unique AE Titles Registry," + CONFIG_DN, "(dicomAETitle=%s)" % UP_AET,
+                           "dicomAETitle", scope="one").stdout
+    assert _attr_values(registry, "dicomAETitle") == [UP_AET], registry
+    conn = _ldapsearch(upstream_lab, "cn=dicom," + dev, scope="base", attrs="dicomHostname dicomPort").stdout
+    assert _attr_values(conn, "dicomHostname") == [UP_HOST] and _attr_values(conn, "dicomPort") == [str(UP_PORT)], conn
+    storage = _ldapsearch(upstream_lab, "dcmStorageID=fs1," + dev, scope="base", attrs="dcmURI").stdout
+    assert _attr_values(storage, "dcmURI") == ["file:///var/lib/dcm4chee/storage/fs1/"], storage
+    # the UI configuration of default-ui-config.ldif, under the same device
+    ui = _ldapsearch(upstream_lab, dev, "(objectClass=dcmuiConfig)", "dcmuiConfigName", scope="one").stdout
+    assert "default" in _attr_values(ui, "dcmuiConfigName"), ui
+    # the stock base DN is nowhere
+    assert _ldapsearch(upstream_lab, "dc=dcm4che,dc=org", scope="base").returncode != 0
+
+
+def test_ldap_bind_of_the_rendered_ldap_properties(upstream_lab, workdir, upstream_arc_zip):
+    """The archive binds with what ldap.properties says (URL with base DN, principal, credentials)."""
+    v = _upstream_ldap_vars(upstream_arc_zip)
+    test_vars = workdir / "upprops-vars.json"
+    test_vars.write_text(json.dumps(v))
+    plays = [{"name": "render ldap.properties", "hosts": "dcm4chee", "gather_facts": False,
+              "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml"), str(test_vars)],
+              "tasks": [{"name": "Render ldap.properties", "no_log": True, "ansible.builtin.template": {
+                  "src": str(ROLE / "templates" / "ldap.properties.j2"), "dest": "/root/it-ldap.properties",
+                  "mode": "0600"}}]}]
+    rc, out, _unused = _playbook(upstream_lab, workdir, plays, "upprops")
+    assert rc == 0, out[-4000:]
+    props = {}
+    for line in _sh(upstream_lab, "cat /root/it-ldap.properties").stdout.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            props[key] = value
+    url, base = props["java.naming.provider.url"].rsplit("/", 1)
+    assert base == BASE_DN
+    principal, credentials = props["java.naming.security.principal"], props["java.naming.security.credentials"]
+    assert principal == ARC_DN and principal != ADMIN_DN
+    found = _sh(upstream_lab, "ldapsearch -o ldif-wrap=no -LLL -x -H '%s' -D '%s' -y /dev/stdin -b '%s' "
+                              "'(&(objectClass=dcmArchiveDevice)(dicomDeviceName=%s))' dicomDeviceName"
+                % (url, principal, base, UP_DEVICE), stdin=credentials, check=False)
+    assert found.returncode == 0, found.stdout
+    assert _attr_values(found.stdout, "dicomDeviceName") == [UP_DEVICE], found.stdout
+    _sh(upstream_lab, "rm -f /root/it-ldap.properties")
 
 
 # ---- preflight ---------------------------------------------------------------------------------------
