@@ -3,9 +3,9 @@
 One lab container (systemd, the lab image) is converged with the role several times:
 
 * preflight: no archives -> a clear stop naming the variables; a bad AE title -> stop;
-* ``dcm4chee_components: [ldap]`` with no archive: slapd from the distribution, the DICOM schema of the
-  standard (roles/dcm4chee/files/ldap/dicom.ldif) loaded through cn=config, the device/AE/connection
-  rendered by the role's templates; queried back with ldapsearch; second converge changed=0;
+* ``dcm4chee_components: [ldap]`` with the archive's own files (below): slapd from the distribution, the
+  archive's schemas loaded through cn=config, its device/AE/connection with the inventory's values;
+  queried back with ldapsearch; second converge changed=0;
 * the archive's own LDAP account, probed as that account: it binds, finds and writes the DICOM
   configuration, and reads/writes nothing else (base entry, other subtrees, its own entry, cn=config);
   its access rules sit first, before the distribution's; a password change and a removed rule are put
@@ -209,9 +209,10 @@ def _assert_no_secret_in(out, *secrets):
             line for line in out.splitlines() if s in line)[:3000]
 
 
-def _std_vars(**extra):
-    v = _base_vars(dcm4chee_components=["ldap"], dcm4chee_aet="IT_STD_AE", dcm4chee_device_name="it-std",
-                   dcm4chee_dicom_port=11119, dcm4chee_dicom_hostname="pacs.it.test")
+def _std_vars(arc, **extra):
+    v = _base_vars(dcm4chee_components=["ldap"], **arc)
+    v.update(dict(dcm4chee_aet="IT_STD_AE", dcm4chee_device_name="it-std",
+                  dcm4chee_dicom_port=11119, dcm4chee_dicom_hostname="pacs.it.test"))
     v.update(extra)
     return v
 
@@ -301,7 +302,9 @@ def arc_zip(workdir):
         create sequence study_pk_seq;
         """)
     with zipfile.ZipFile(str(path), "w") as z:
-        z.write(str(ROLE / "files" / "ldap" / "dicom.ldif"), top + "/ldap/schema/dicom.ldif")
+        # the schema is the archive's own (from ../shared, when there; the tests that load it need it)
+        if (UPSTREAM / "ldap" / "slapd" / "dicom.ldif").is_file():
+            z.write(str(UPSTREAM / "ldap" / "slapd" / "dicom.ldif"), top + "/ldap/schema/dicom.ldif")
         z.writestr(top + "/ldap/init-config.ldif", init)
         z.writestr(top + "/ldap/default-config.ldif", device)
         z.writestr(top + "/sql/psql/create-psql.sql", sql)
@@ -454,16 +457,17 @@ def test_preflight_stops_without_archives(lab, workdir):
 
 
 @pytest.mark.parametrize("aet", ["THIS_AE_IS_TOO_LONG", "BAD\\AE", ""])
-def test_preflight_rejects_bad_ae_titles(lab, workdir, aet):
-    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"], dcm4chee_aet=aet)),
+def test_preflight_rejects_bad_ae_titles(lab, workdir, arc_zip, aet):
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"], dcm4chee_aet=aet,
+                                                                     **arc_zip)),
                                  "preflight-aet")
     assert rc != 0
     assert "dcm4chee_aet must be 1 to 16 characters" in out, out[-3000:]
 
 
-def test_preflight_rejects_default_passwords(lab, workdir):
+def test_preflight_rejects_default_passwords(lab, workdir, arc_zip):
     rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"],
-                                                                     dcm4chee_ldap_admin_password="secret")),
+                                                                     dcm4chee_ldap_admin_password="secret", **arc_zip)),
                                  "preflight-pw")
     assert rc != 0
     # the collection's password rule (medimg.pacs.password_problems) names the variable, never the value
@@ -480,8 +484,9 @@ def test_preflight_rejects_default_passwords(lab, workdir):
     ({"dcm4chee_ldap_archive_dn": "cn=arc,cn=Devices," + CONFIG_DN}, "outside 'cn=DICOM Configuration,"),
     ({"dcm4chee_ldap_archive_dn": "uid=arc,dc=elsewhere,dc=test"}, "must be a cn=... entry under"),
 ])
-def test_preflight_checks_the_archive_ldap_account(lab, workdir, extra, message):
-    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"], **extra)),
+def test_preflight_checks_the_archive_ldap_account(lab, workdir, arc_zip, extra, message):
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"],
+                                                                     **dict(arc_zip, **extra))),
                                  "preflight-arc")
     assert rc != 0
     assert message in out, out[-3000:]
@@ -497,9 +502,15 @@ def test_preflight_archive_only_needs_no_admin_password(lab, workdir):
     assert "dcm4chee_ldap_admin_password" not in out and "dcm4chee_wildfly_archive_url" in out, out[-3000:]
 
 
-# ---- LDAP without the distribution: the standard schema and the role's templates -----------------------
-def test_ldap_standard_schema_and_device(lab, workdir):
-    v = _std_vars()
+def test_preflight_ldap_needs_the_archive(lab, workdir):
+    # the role ships no schema or LDIF of its own: the LDAP stage needs the distribution's
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_base_vars(dcm4chee_components=["ldap"])), "preflight-ldap")
+    assert rc != 0 and "dcm4chee_arc_archive_path" in out and "Install slapd" not in out, out[-3000:]
+
+
+# ---- LDAP with the archive's own schemas and LDIFs: slapd, the device, the archive's account ------------
+def test_ldap_standard_schema_and_device(lab, workdir, upstream_arc_zip):
+    v = _std_vars(upstream_arc_zip)
     rc, out, changed = _playbook(lab, workdir, _role_play(v), "ldap-std-1", verbose=True)
     assert rc == 0, out[-5000:]
     assert changed > 0
@@ -517,7 +528,7 @@ def test_ldap_standard_schema_and_device(lab, workdir):
     for oid, name in [("1.2.840.10008.15.0.4.4", "dicomDevice"), ("1.2.840.10008.15.0.4.5", "dicomNetworkAE"),
                       ("1.2.840.10008.15.0.4.6", "dicomNetworkConnection"),
                       ("1.2.840.10008.15.0.3.7", "dicomAETitle"), ("1.2.840.10008.15.0.3.13", "dicomPort")]:
-        assert re.search(r"\( %s NAME '%s'" % (re.escape(oid), name), schema), name
+        assert re.search(r"\( %s\s+NAME '%s'" % (re.escape(oid), name), schema), name
 
     suffix = _sh(lab, "ldapsearch -o ldif-wrap=no -Q -LLL -Y EXTERNAL -H ldapi:/// -b cn=config "
                       "'(olcSuffix=*)' olcSuffix olcRootDN").stdout
@@ -528,7 +539,8 @@ def test_ldap_standard_schema_and_device(lab, workdir):
     assert ae.returncode == 0, ae.stdout
     assert "dn: dicomAETitle=IT_STD_AE,dicomDeviceName=it-std,cn=Devices,cn=DICOM Configuration,%s" % BASE_DN \
         in ae.stdout
-    ref = re.search(r"^dicomNetworkConnectionReference: (.+)$", ae.stdout, re.M).group(1).strip()
+    ref = "cn=dicom,dicomDeviceName=it-std,cn=Devices,cn=DICOM Configuration," + BASE_DN
+    assert ref in [r.strip() for r in re.findall(r"^dicomNetworkConnectionReference: (.+)$", ae.stdout, re.M)], ae.stdout
     conn = _ldapsearch(lab, ref, attrs="dicomHostname dicomPort", scope="base")
     assert "dicomPort: 11119" in conn.stdout and "dicomHostname: pacs.it.test" in conn.stdout, conn.stdout
     reg = _ldapsearch(lab, "cn=Unique AE Titles Registry,cn=DICOM Configuration," + BASE_DN,
@@ -550,7 +562,7 @@ def test_ldap_standard_schema_and_device(lab, workdir):
 
 
 # ---- the archive's own LDAP account ------------------------------------------------------------------
-def test_ldap_archive_account_least_privilege(lab, workdir):
+def test_ldap_archive_account_least_privilege(lab, workdir, upstream_arc_zip):
     arc_pw2 = "it-arc2-" + uuid.uuid4().hex[:12]
     # drift the next converge must put right: one of the archive's rules removed by hand
     acl = _olc_access(lab)
@@ -559,7 +571,7 @@ def test_ldap_archive_account_least_privilege(lab, workdir):
             "changetype: modify\ndelete: olcAccess\nolcAccess: {0}\n-\n")
         assert _olc_access(lab)[:1] != ARC_ACCESS[:1]
     # and a new password for the account
-    rc, out, changed = _playbook(lab, workdir, _role_play(_std_vars(dcm4chee_ldap_archive_password=arc_pw2)),
+    rc, out, changed = _playbook(lab, workdir, _role_play(_std_vars(upstream_arc_zip, dcm4chee_ldap_archive_password=arc_pw2)),
                                  "ldap-account")
     assert rc == 0, out[-5000:]
     arc = (ARC_DN, arc_pw2)
@@ -608,7 +620,7 @@ def test_ldap_archive_account_least_privilege(lab, workdir):
     assert "not for the archive" not in _ldapsearch(lab, outside, scope="base", bind=arc).stdout
     everything = _ldapsearch(lab, BASE_DN, attrs="1.1", bind=arc)
     seen = re.findall(r"^dn: (.+)$", everything.stdout, re.M)
-    assert seen and all(dn == CONFIG_DN or dn.endswith("," + CONFIG_DN) for dn in seen), seen
+    assert seen and [dn for dn in seen if not (dn == CONFIG_DN or dn.endswith("," + CONFIG_DN))] == []
     # the base entry: not readable, not writable, no entries added under it, the configuration root stays
     base = _ldapsearch(lab, BASE_DN, scope="base", bind=arc)
     assert "dn: %s" % BASE_DN not in base.stdout and "\no: " not in base.stdout, base.stdout
@@ -634,15 +646,15 @@ def test_ldap_archive_account_least_privilege(lab, workdir):
     assert "dn:" not in conf.stdout, conf.stdout
 
     # a second converge with the same values changes nothing (rules, marker, password)
-    rc, out, changed = _playbook(lab, workdir, _role_play(_std_vars(dcm4chee_ldap_archive_password=arc_pw2)),
+    rc, out, changed = _playbook(lab, workdir, _role_play(_std_vars(upstream_arc_zip, dcm4chee_ldap_archive_password=arc_pw2)),
                                  "ldap-account-2")
     assert rc == 0 and changed == 0, out[-5000:]
     _assert_no_secret_in(out, LDAP_PW, arc_pw2)
 
 
-def test_ldap_admin_password_file_removed_when_a_task_fails(lab, workdir):
+def test_ldap_admin_password_file_removed_when_a_task_fails(lab, workdir, upstream_arc_zip):
     # the device is in LDAP already; another AE title stops the role inside the block that has the file
-    rc, out, _unused = _playbook(lab, workdir, _role_play(_std_vars(dcm4chee_aet="IT_OTHER_AE")), "ldap-fail")
+    rc, out, _unused = _playbook(lab, workdir, _role_play(_std_vars(upstream_arc_zip, dcm4chee_aet="IT_OTHER_AE")), "ldap-fail")
     assert rc != 0 and "has no Network AE IT_OTHER_AE" in out, out[-3000:]
     assert "Remove the admin password file" in out, out[-3000:]
     _sh(lab, "! ls -d %s 2>/dev/null" % " ".join(ADMIN_PW_FILES))
@@ -650,7 +662,7 @@ def test_ldap_admin_password_file_removed_when_a_task_fails(lab, workdir):
 
 
 # ---- LDAP with the distribution's own LDIF files ------------------------------------------------------
-def test_ldap_archive_ldifs_edited_from_inventory(lab, workdir, arc_zip):
+def test_ldap_archive_ldifs_edited_from_inventory(lab, workdir, arc_zip, upstream_arc_zip):
     v = _base_vars(dcm4chee_components=["ldap"], dcm4chee_aet="IT_ARC", dcm4chee_dicom_port=11112 + 7,
                    dcm4chee_dicom_hostname="arc.it.test", **arc_zip)
     rc, out, changed = _playbook(lab, workdir, _role_play(v), "ldap-arc-1")
