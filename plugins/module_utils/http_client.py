@@ -401,3 +401,23 @@ def http_client_from_params(params):
                       ca_path=params.get('ca_path'), timeout=params.get('timeout') or 10,
                       retries=params.get('retries') or 0, delay=params.get('delay') or 0,
                       use_proxy=params.get('use_proxy', True))
+
+
+def rest_module(argument_spec, params_error=None, **kwargs):
+    """AnsibleModule of a module that manages one thing over one server's REST API.
+
+    Adds the shared connection options (``http_argument_spec(retry=True)``: the ``medimg.pacs.http_api``
+    and ``.retry`` doc fragments), supports check mode, refuses Basic and bearer together, checks
+    ``url`` and then the module's own ``params_error(params)`` (a message or None) before anything is
+    sent. Returns ``(module, client)``.
+    """
+    from ansible.module_utils.basic import AnsibleModule
+
+    spec = dict(argument_spec)
+    spec.update(http_argument_spec(retry=True))
+    kwargs['mutually_exclusive'] = [('url_username', 'bearer_token')] + list(kwargs.get('mutually_exclusive') or [])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    error = validate_url(module.params['url'], 'url') or (params_error(module.params) if params_error else None)
+    if error:
+        module.fail_json(msg=error)
+    return module, http_client_from_params(module.params)

@@ -144,14 +144,7 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.medimg.pacs.plugins.module_utils.http_client import (
-    DicomWebError,
-    http_argument_spec,
-    http_client_from_params,
-    validate_url,
-)
+from ansible_collections.medimg.pacs.plugins.module_utils.http_client import DicomWebError, rest_module
 from ansible_collections.medimg.pacs.plugins.module_utils.dcm4chee import (
     Dcm4cheeClient,
     ae_params_error,
@@ -250,19 +243,10 @@ def main():
         association_acceptor=dict(type='bool', default=True),
         installed=dict(type='bool', default=True),
     )
-    argument_spec.update(http_argument_spec(retry=True))
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=[('url_username', 'bearer_token')],
-        supports_check_mode=True,
-    )
+    module, http = rest_module(argument_spec, ae_params_error)
     params = module.params
-    error = validate_url(params['url'], 'url') or ae_params_error(params)
-    if error:
-        module.fail_json(msg=error)
     aet = params['aet'].strip(' ')
-
-    arc = Dcm4cheeClient(http_client_from_params(params), params['url'])
+    arc = Dcm4cheeClient(http, params['url'])
     try:
         if params['mode'] == 'unique':
             result = run_unique(module, arc, aet)

@@ -164,14 +164,7 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.medimg.pacs.plugins.module_utils.http_client import (
-    DicomWebError,
-    http_argument_spec,
-    http_client_from_params,
-    validate_url,
-)
+from ansible_collections.medimg.pacs.plugins.module_utils.http_client import DicomWebError, rest_module
 from ansible_collections.medimg.pacs.plugins.module_utils.orthanc import (
     OrthancClient,
     desired_modality,
@@ -202,19 +195,10 @@ def main():
         local_aet=dict(type='str'),
         dicom_timeout=dict(type='int'),
     )
-    argument_spec.update(http_argument_spec(retry=True))
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        required_if=[('state', 'present', ('aet', 'host', 'port'))],
-        mutually_exclusive=[('url_username', 'bearer_token')],
-        supports_check_mode=True,
-    )
+    module, http = rest_module(argument_spec, modality_params_error,
+                               required_if=[('state', 'present', ('aet', 'host', 'port'))])
     params = module.params
-    error = validate_url(params['url'], 'url') or modality_params_error(params)
-    if error:
-        module.fail_json(msg=error)
-
-    orthanc = OrthancClient(http_client_from_params(params), params['url'])
+    orthanc = OrthancClient(http, params['url'])
     name = params['name']
     try:
         current = orthanc.get_modality(name)
