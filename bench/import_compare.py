@@ -21,6 +21,7 @@ bench/results/raw/ (git-ignored; docs/import.md quotes the ones worth keeping).
 The machine may be busy with other work: run it more than once before believing a figure.
 """
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -68,51 +69,43 @@ def naive_upload(files, dicomweb_url, timeout=120):
                 raise RuntimeError("naive upload of %s: HTTP %d" % (path, resp.status))
 
 
-def fresh_orthanc(workdir, name):
-    return fx.start_orthanc(workdir / name, auth=False)
+@contextlib.contextmanager
+def served(workdir, name, delay_ms):
+    """A fresh loopback Orthanc, behind the delaying proxy when ``delay_ms``: (server, DICOMweb URL)."""
+    server = fx.start_orthanc(workdir / name, auth=False)
+    proxy = None
+    try:
+        if delay_ms:
+            proxy = DelayProxy("127.0.0.1", server.http_port, delay_ms / 1000.0).start()
+        yield server, ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb_url
+    finally:
+        if proxy:
+            proxy.stop()
+        server.stop()
+        shutil.rmtree(str(workdir / name), ignore_errors=True)
 
 
 def run_naive(workdir, files, delay_ms, tag):
-    server = fresh_orthanc(workdir, "orthanc-naive-%s" % tag)
-    try:
-        proxy = DelayProxy("127.0.0.1", server.http_port, delay_ms / 1000.0).start() if delay_ms else None
-        url = ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb_url
-        try:
-            started = time.time()
-            naive_upload(files, url)
-            elapsed = time.time() - started
-        finally:
-            if proxy:
-                proxy.stop()
+    with served(workdir, "orthanc-naive-%s" % tag, delay_ms) as (server, url):
+        started = time.time()
+        naive_upload(files, url)
+        elapsed = time.time() - started
         assert server.instance_count() == len(files), "naive upload stored %d" % server.instance_count()
-        return {"elapsed": round(elapsed, 3), "instances_per_second": round(len(files) / elapsed, 2)}
-    finally:
-        server.stop()
-        shutil.rmtree(str(workdir / ("orthanc-naive-%s" % tag)), ignore_errors=True)
+    return {"elapsed": round(elapsed, 3), "instances_per_second": round(len(files) / elapsed, 2)}
 
 
 def run_module(workdir, src, nfiles, delay_ms, tag, workers, batch_size):
-    server = fresh_orthanc(workdir, "orthanc-module-%s" % tag)
-    try:
-        proxy = DelayProxy("127.0.0.1", server.http_port, delay_ms / 1000.0).start() if delay_ms else None
-        url = ("http://127.0.0.1:%d/dicom-web" % proxy.port) if proxy else server.dicomweb_url
-        try:
-            started = time.time()
-            rc, result, raw = fx.run_module(dict(src=str(src), url=url, workers=workers, batch_size=batch_size),
-                                            timeout=1800)
-            wall = time.time() - started
-        finally:
-            if proxy:
-                proxy.stop()
+    with served(workdir, "orthanc-module-%s" % tag, delay_ms) as (server, url):
+        started = time.time()
+        rc, result, raw = fx.run_module(dict(src=str(src), url=url, workers=workers, batch_size=batch_size),
+                                        timeout=1800)
+        wall = time.time() - started
         if rc != 0 or result.get("sent") != nfiles:
             raise RuntimeError("dicom_import failed (rc=%s): %s" % (rc, result.get("msg") or raw[-2000:]))
         assert server.instance_count() == nfiles
-        return {"wall_elapsed": round(wall, 3), "wall_instances_per_second": round(nfiles / wall, 2),
-                "module_elapsed": result["elapsed"], "send_elapsed": result["send_elapsed"],
-                "instances_per_second": result["instances_per_second"], "batches": result["batches"]}
-    finally:
-        server.stop()
-        shutil.rmtree(str(workdir / ("orthanc-module-%s" % tag)), ignore_errors=True)
+    return {"wall_elapsed": round(wall, 3), "wall_instances_per_second": round(nfiles / wall, 2),
+            "module_elapsed": result["elapsed"], "send_elapsed": result["send_elapsed"],
+            "instances_per_second": result["instances_per_second"], "batches": result["batches"]}
 
 
 def main():
