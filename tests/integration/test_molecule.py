@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 
@@ -55,3 +56,8 @@ def test_molecule_scenario(scenario):
     skipped = re.search(r"SKIPPED: ([^\n\"]+)", text)
     if skipped:
         pytest.skip("molecule %s: %s" % (scenario, skipped.group(1).strip()))
+    # A scenario that ran but could not check everything (dcm4chee without the WildFly and ear
+    # archives: the LDAP and database stages ran, the archive itself did not) passes and says what
+    # it left out, in the warnings summary.
+    for left_out in sorted(set(m.strip() for m in re.findall(r"NOT TESTED: ([^\n\"]+)", text))):
+        warnings.warn("molecule %s passed without: %s" % (scenario, left_out))
