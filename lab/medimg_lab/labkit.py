@@ -12,8 +12,10 @@
 Every loop here is bounded in count and time. Nothing here touches containers other than the one
 named in the inventory it is given.
 """
+import contextlib
 import hashlib
 import os
+import pathlib
 import re
 import subprocess
 import time
@@ -43,6 +45,21 @@ def run(cmd, timeout, check=True, env=None):
 def lab(action, inventory, timeout=300):
     """``scripts/lab ACTION -i INVENTORY`` (up, status, stop, destroy)."""
     return run([str(ROOT / "scripts" / "lab"), action, "-i", str(inventory)], timeout)
+
+
+@contextlib.contextmanager
+def lab_inventory(directory, hosts_yaml, timeout=600):
+    """A fresh lab host: an inventory in ``directory`` with ``hosts_yaml`` and the lab's group_vars,
+    its hosts brought up from nothing; destroyed again on the way out."""
+    directory = pathlib.Path(directory)
+    (directory / "hosts.yml").write_text(hosts_yaml)
+    os.symlink(ROOT / "inventories" / "lab" / "group_vars", directory / "group_vars")
+    lab("destroy", directory)
+    try:
+        lab("up", directory, timeout=timeout)
+        yield directory
+    finally:
+        lab("destroy", directory)
 
 
 def converge(inventory, playbook="site.yml", timeout=900, extra=None):

@@ -12,13 +12,15 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import venv
 
 import pytest
 import yaml
+
+from medimg_lab import labkit as lk
+from medimg_lab.cli import docker_ok
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PREFLIGHT_PLAY = "PLAY [Preflight checks of every tier]"
@@ -48,11 +50,6 @@ def _pinned(name):
     raise AssertionError("requirements.txt pins no %s" % name)
 
 
-def _docker_ok():
-    return shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True,
-                                                     check=False).returncode == 0
-
-
 def _run(cmd, timeout, env=None, check=False):
     full_env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                     ANSIBLE_FORCE_COLOR="0", PYTHONDONTWRITEBYTECODE="1")
@@ -63,10 +60,6 @@ def _run(cmd, timeout, env=None, check=False):
         command = " ".join(map(str, cmd))
         raise AssertionError("%s failed (rc=%d):\n%s\n%s" % (command, res.returncode, res.stdout[-3000:], res.stderr[-3000:]))
     return res
-
-
-def _lab(action, inventory, timeout=600):
-    return _run([ROOT / "scripts" / "lab", action, "-i", inventory], timeout, check=True)
 
 
 def _dpkg(container):
@@ -102,17 +95,12 @@ def bare_controller(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fresh_host(tmp_path_factory):
-    if not _docker_ok():
+    if not docker_ok():
         pytest.skip("no Docker engine answers (make engine starts one)")
-    inv = tmp_path_factory.mktemp("req-inventory")
-    (inv / "hosts.yml").write_text(HOSTS)
-    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
-    _lab("destroy", inv)
     try:
-        _lab("up", inv, timeout=900)
-        yield inv
+        with lk.lab_inventory(tmp_path_factory.mktemp("req-inventory"), HOSTS, timeout=900) as inv:
+            yield inv
     finally:
-        _lab("destroy", inv)
         _run(["docker", "network", "rm", NETWORK], 60)
 
 

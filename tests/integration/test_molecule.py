@@ -7,7 +7,6 @@ MOLECULE_SCENARIOS="default viewer"; the full log of each run is kept under test
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -15,16 +14,12 @@ import warnings
 
 import pytest
 
+from medimg_lab.cli import docker_ok
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in ROOT.glob("molecule/*/molecule.yml"))
 SELECTED = os.environ.get("MOLECULE_SCENARIOS", "").split()
 TIMEOUT = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
-
-
-def _docker_ok():
-    return shutil.which("docker") and subprocess.run(
-        ["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        check=False).returncode == 0
 
 
 @pytest.mark.molecule
@@ -32,7 +27,7 @@ def _docker_ok():
 def test_molecule_scenario(scenario):
     if SELECTED and scenario not in SELECTED:
         pytest.skip("not in MOLECULE_SCENARIOS")
-    assert _docker_ok(), "a Docker engine must answer (make engine starts one)"
+    assert docker_ok(), "a Docker engine must answer (make engine starts one)"
     outdir = ROOT / "tests" / "output"
     outdir.mkdir(parents=True, exist_ok=True)
     logfile = outdir / ("molecule-%s.log" % scenario)

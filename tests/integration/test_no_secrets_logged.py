@@ -7,14 +7,12 @@ inventory directory and then looked for, verbatim and base64-encoded (an Authori
 in everything the run printed.
 """
 import base64
-import os
 import pathlib
-import shutil
-import subprocess
 
 import pytest
 
 from medimg_lab import labkit as lk
+from medimg_lab.cli import docker_ok
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -35,22 +33,12 @@ all:
 """
 
 
-def _docker_ok():
-    return shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True,
-                                                     check=False).returncode == 0
-
-
 @pytest.fixture(scope="module")
 def lab_inventory(tmp_path_factory):
-    if not _docker_ok():
+    if not docker_ok():
         pytest.fail("a Docker engine must answer (make engine starts one)")
-    inv = tmp_path_factory.mktemp("sec-inventory")
-    (inv / "hosts.yml").write_text(HOSTS)
-    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
-    lk.lab("destroy", inv)
-    lk.lab("up", inv, timeout=600)
-    yield inv
-    lk.lab("destroy", inv)
+    with lk.lab_inventory(tmp_path_factory.mktemp("sec-inventory"), HOSTS) as inv:
+        yield inv
 
 
 @pytest.mark.integration
