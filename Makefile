@@ -5,6 +5,10 @@ SHELL := /bin/bash
 VENV      ?= .venv
 PY        := $(CURDIR)/$(VENV)/bin/python
 INVENTORY ?= inventories/lab
+# the lab images the test matrix needs (molecule/matrix.yml), built by `make images`
+LAB_RELEASES ?= bullseye bookworm trixie
+# pytest-xdist workers of `make pytest`: groups of tests that may run side by side (tests/conftest.py)
+PYTEST_WORKERS ?= 3
 # ansible-test wants the tree at ansible_collections/<namespace>/<name>/, outside this git
 # checkout (inside it, it would list only files git tracks there): a copy made by rsync.
 ATS_TREE  := $(or $(TMPDIR),/tmp)/medimg-pacs-ats/ansible_collections/medimg/pacs
@@ -13,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: check help demo test venv deps test-deps engine image lab-up lab-status lab-stop lab-destroy samples \
+.PHONY: check help demo test venv deps test-deps engine image images lab-up lab-status lab-stop lab-destroy samples \
         lint sanity units pytest molecule bench build clean lab-path contracts
 
 help:
@@ -51,6 +55,9 @@ engine: deps
 image: venv engine
 	scripts/lab image
 
+images: venv engine
+	scripts/lab image $(LAB_RELEASES)
+
 ## ---- the lab -------------------------------------------------------------------------
 lab-up: image
 	scripts/lab up -i $(INVENTORY)
@@ -73,7 +80,7 @@ demo: lab-up
 	ansible-playbook -i $(INVENTORY) playbooks/lab-summary.yml
 
 ## ---- tests ---------------------------------------------------------------------------
-test: venv test-deps image lint sanity units pytest
+test: venv test-deps images lint sanity units pytest
 
 # The fast checks, no Docker engine, no lab image and no services: lint, ansible-test sanity and
 # units, and the roles' contract tests (defaults, argument specs, READMEs; plain pytest).
@@ -99,13 +106,15 @@ units: venv $(ATS_TREE)
 	bash tests/sanity/install-get-pip-standin.sh
 	cd $(ATS_TREE) && ansible-test units --local --requirements --python 3.11
 
-# unit tests, integration tests against real services, and every molecule scenario
-# (tests/integration/test_molecule.py); pytest's summary line closes the run.
-pytest: venv image
-	$(PY) -m pytest -ra tests
+# unit tests, integration tests against real services, and every molecule scenario on every
+# release of molecule/matrix.yml (tests/integration/test_molecule.py), groups side by side on
+# $(PYTEST_WORKERS) workers (tests/conftest.py); pytest's summary line closes the run, after the
+# slowest tests with their times.
+pytest: venv images
+	$(PY) -m pytest -ra -n $(PYTEST_WORKERS) --dist loadgroup --durations=40 tests
 
-molecule: venv image
-	$(PY) -m pytest -ra tests/integration/test_molecule.py
+molecule: venv images
+	$(PY) -m pytest -ra -n $(PYTEST_WORKERS) --dist loadgroup --durations=0 tests/integration/test_molecule.py
 
 bench: venv image
 	bench/run

@@ -59,6 +59,20 @@ root="$work/root"
 # apt sources inside the image: same mirror, plus security updates where the host has them.
 security=$(grep -hE 'URIs:.*security|^deb .*security' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
   | sed -E 's/\[[^]]*\]//' | awk '{print $2}' | head -n1 || true)
+# A security archive is used only when it serves the release's packages, not just its index: a
+# partial mirror (this project's CI has one for bullseye) lists updates whose files answer 404, and
+# every install of such a package would fail. Probed with the first file of its package index.
+serves_packages() {  # <archive URL> <suite>
+  local first
+  first=$(curl -fsS --max-time 30 "$1/dists/$2/main/binary-amd64/Packages.xz" 2>/dev/null | xz -dc 2>/dev/null \
+            | awk '/^Filename:/ {print $2; exit}') || true
+  [ -n "$first" ] && curl -fsSI --max-time 30 "$1/$first" >/dev/null 2>&1
+}
+if [ -n "$security" ] && ! serves_packages "$security" "${release}-security"; then
+  echo "build-image.sh: $security serves the index of ${release}-security but not its packages;" \
+       "the $release image is built without security updates" >&2
+  security=""
+fi
 {
   echo "deb $mirror $release main"
   [ "$release" = bullseye ] || echo "deb $mirror ${release}-updates main"

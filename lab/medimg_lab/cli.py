@@ -12,12 +12,21 @@ community.docker.docker connection plugin), so the same roles run unchanged on b
     scripts/lab destroy [-i INVENTORY] remove the lab hosts (and the data inside them)
     scripts/lab samples [--host H] [--port P] [--aet AET]
                                        C-STORE the sample studies to a PACS (idempotent)
+    scripts/lab plugin [--tarball T] [--image I] [--rebuild]
+                                       build Orthanc's PostgreSQL plugins from the upstream source
+                                       once (cached in .cache/plugin-build/); prints the directory
+                                       holding the .so files (heavy: run it inside flock)
 
 Inventory host variables read here (all optional):
     ansible_host   container name (default: medimg-lab-<inventory_hostname>)
     lab_image      image (default: $LAB_IMAGE or medimg/lab-bookworm:latest)
     lab_ports      list of "127.0.0.1:HOSTPORT:CONTAINERPORT"
     lab_network    Docker network (default: $LAB_NETWORK or medimg-lab)
+
+Every lab host keeps the .deb files it downloads in a package cache on this machine (a bind mount
+of /var/cache/apt/archives, one directory per image and host: see apt_cache_dir), so the next lab
+host of the same name and release installs without downloading them again. MEDIMG_LAB_CACHE moves
+the cache (default: ~/.cache/medimg-pacs); `rm -rf` it to empty it.
 
 LAB_IMAGE selects a public systemd image instead (for example an Ubuntu 22.04 systemd image) on
 machines that can pull one; `image` then builds nothing.
@@ -50,6 +59,22 @@ LOCAL_IMAGES = {
     "medimg/lab-bullseye:latest": "bullseye",
     "medimg/lab-trixie:latest": "trixie",
 }
+
+
+
+
+def cache_root():
+    """The lab's caches on this machine (packages of lab hosts, built plugins): outside the
+    checkout, so a fresh clone on the same machine finds them."""
+    return os.environ.get("MEDIMG_LAB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "medimg-pacs")
+
+
+def apt_cache_dir(container, image):
+    """The package cache of one lab host: /var/cache/apt/archives of container `container` made of
+    `image`. One directory per image and host, so hosts converging at the same time never wait for
+    each other's apt lock, and a release never sees another release's packages."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in image)
+    return os.path.join(cache_root(), "apt", safe, container)
 
 
 def log(msg):
@@ -199,6 +224,7 @@ def cmd_up(args):
                    "--label", "medimg.lab=1"] + SYSTEMD_RUN_FLAGS
             for p in h["ports"]:
                 cmd += ["-p", str(p)]
+            cmd += ["-v", apt_cache_dir(h["container"], h["image"]) + ":/var/cache/apt/archives"]
             run(cmd + [h["image"], "/sbin/init"], capture=True)
         log("%s: systemd %s" % (h["name"], wait_systemd(h["container"])))
 
@@ -235,6 +261,18 @@ def cmd_samples(args):
         % (stored, len(studies), args.host, args.port, args.aet))
 
 
+def cmd_plugin(args):
+    from medimg_lab import plugin_build
+
+    try:
+        out = plugin_build.build(args.tarball, args.image, jobs=args.jobs, rebuild=args.rebuild, log=log)
+    except plugin_build.Unavailable as exc:
+        die("cannot build the plugin here: %s" % exc, code=3)
+    except plugin_build.BuildFailed as exc:
+        die(str(exc))
+    print(out)
+
+
 def main():
     ap = argparse.ArgumentParser(prog="scripts/lab", description=__doc__.split("\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -250,10 +288,17 @@ def main():
     p.add_argument("--port", type=int, default=4242)
     p.add_argument("--aet", default="MEDIMG_LAB1")
     p.add_argument("--timeout", type=float, default=30)
+    from medimg_lab import plugin_build
+    p = sub.add_parser("plugin")
+    p.add_argument("--tarball", default=str(plugin_build.DEFAULT_TARBALL))
+    p.add_argument("--image", default=plugin_build.DEFAULT_IMAGE)
+    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("-j", "--jobs", type=int, default=2)
     args = ap.parse_args()
     os.chdir(ROOT)
     {"engine": cmd_engine, "image": cmd_image, "up": cmd_up, "status": cmd_status,
-     "stop": cmd_stop, "destroy": cmd_destroy, "samples": cmd_samples}[args.cmd](args)
+     "stop": cmd_stop, "destroy": cmd_destroy, "samples": cmd_samples,
+     "plugin": cmd_plugin}[args.cmd](args)
 
 
 if __name__ == "__main__":

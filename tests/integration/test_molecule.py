@@ -1,8 +1,15 @@
-"""Every molecule scenario as one test: create, converge, idempotence, verify, destroy.
+"""Every molecule scenario on every release of molecule/matrix.yml as one test: create, converge,
+idempotence, verify, destroy.
 
-The scenarios start real systemd hosts (lab image) and verify the deployed services with real
-clients (see each molecule/<scenario>/verify.yml). Select scenarios with
-MOLECULE_SCENARIOS="default viewer"; the full log of each run is kept under tests/output/.
+The scenarios start real systemd hosts (the release's lab image) and verify the deployed services
+with real clients (see each molecule/<scenario>/verify.yml). Select with
+MOLECULE_SCENARIOS="default viewer" and MOLECULE_RELEASES="trixie"; MOLECULE_IMAGE=<image> runs
+the selected scenarios once on that image instead. The full log of each run is kept under
+tests/output/molecule-<scenario>-<release>.log.
+
+Runs of one scenario share its container names and molecule's state directory, so they run one
+after the other; different scenarios may run side by side (tests/conftest.py puts each scenario
+in an xdist group of its own).
 """
 import os
 import pathlib
@@ -13,26 +20,50 @@ import time
 import warnings
 
 import pytest
+import yaml
 
 from medimg_lab.cli import docker_ok
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in ROOT.glob("molecule/*/molecule.yml"))
+MATRIX = yaml.safe_load((ROOT / "molecule" / "matrix.yml").read_text())
 SELECTED = os.environ.get("MOLECULE_SCENARIOS", "").split()
+RELEASES = os.environ.get("MOLECULE_RELEASES", "").split()
+IMAGE = os.environ.get("MOLECULE_IMAGE", "")
+
+
+def _runs():
+    assert sorted(MATRIX) == SCENARIOS, "molecule/matrix.yml must list every scenario: %s" % SCENARIOS
+    if IMAGE:
+        return [(scenario, IMAGE) for scenario in SCENARIOS]
+    return [(scenario, release) for scenario in SCENARIOS for release in MATRIX[scenario]]
+
+
+def _image(release):
+    return release if ":" in release or "/" in release else "medimg/lab-%s:latest" % release
+
+
+def _name(release):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", release.split("/")[-1].replace(":latest", ""))
+
+
 TIMEOUT = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
 
 
 @pytest.mark.molecule
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario):
+@pytest.mark.parametrize("scenario,release", _runs(), ids=["%s-%s" % (s, _name(r)) for s, r in _runs()])
+def test_molecule_scenario(scenario, release):
     if SELECTED and scenario not in SELECTED:
         pytest.skip("not in MOLECULE_SCENARIOS")
+    if RELEASES and not IMAGE and release not in RELEASES:
+        pytest.skip("not in MOLECULE_RELEASES")
     assert docker_ok(), "a Docker engine must answer (make engine starts one)"
     outdir = ROOT / "tests" / "output"
     outdir.mkdir(parents=True, exist_ok=True)
-    logfile = outdir / ("molecule-%s.log" % scenario)
+    logfile = outdir / ("molecule-%s-%s.log" % (scenario, _name(release)))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               PY_COLORS="0", ANSIBLE_NOCOLOR="1")
+               PY_COLORS="0", ANSIBLE_NOCOLOR="1", MOLECULE_IMAGE=_image(release),
+               MEDIMG_MOLECULE_RUN="%s-%s" % (scenario, _name(release)))
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     started = time.time()
     with open(logfile, "w") as log:
@@ -42,10 +73,10 @@ def test_molecule_scenario(scenario):
             check=False)
     elapsed = time.time() - started
     text = logfile.read_text(errors="replace")
-    print("molecule %s: rc=%d in %.0f s (log: %s)" % (scenario, proc.returncode, elapsed, logfile))
+    print("molecule %s on %s: rc=%d in %.0f s (log: %s)" % (scenario, release, proc.returncode, elapsed, logfile))
     if proc.returncode != 0:
-        pytest.fail("molecule test -s %s failed (rc=%d); last lines of %s:\n%s"
-                    % (scenario, proc.returncode, logfile, "\n".join(text.splitlines()[-80:])))
+        pytest.fail("molecule test -s %s on %s failed (rc=%d); last lines of %s:\n%s"
+                    % (scenario, _image(release), proc.returncode, logfile, "\n".join(text.splitlines()[-80:])))
     # A scenario that needs what this machine lacks (the DCM4CHEE archives) says so and exits 0:
     # report it as skipped, with its reason, not as passed.
     skipped = re.search(r"SKIPPED: ([^\n\"]+)", text)
@@ -55,4 +86,4 @@ def test_molecule_scenario(scenario):
     # archives: the LDAP and database stages ran, the archive itself did not) passes and says what
     # it left out, in the warnings summary.
     for left_out in sorted(set(m.strip(" .'") for m in re.findall(r"NOT TESTED: ([^\n\"]+?\.)", text))):
-        warnings.warn("molecule %s passed without: %s" % (scenario, left_out))
+        warnings.warn("molecule %s on %s passed without: %s" % (scenario, release, left_out))
