@@ -69,8 +69,15 @@ def converge(inventory, playbook="site.yml", timeout=900, extra=None):
     res = run(cmd, timeout, check=False, env={"ANSIBLE_PIPELINING": "True"})
     wall = time.time() - started
     if res.returncode != 0:
-        raise RuntimeError("%s failed (rc=%d):\n%s\n%s" % (playbook, res.returncode, res.stdout[-5000:],
-                                                           res.stderr[-2000:]))
+        # the failed tasks first (each with the lines of its message, up to a blank line): the tail
+        # of stdout is only the recap and the task profile
+        lines, failed = res.stdout.splitlines(), []
+        for i, line in enumerate(lines):
+            if line.startswith(("fatal:", "failed:", "ERROR!")) or "FAILED!" in line:
+                block = lines[i:i + 25]
+                failed += block[:next((k for k, text in enumerate(block) if k and not text.strip()), len(block))]
+        raise RuntimeError("%s failed (rc=%d):\n%s\n%s\n%s" % (playbook, res.returncode, "\n".join(failed)[-4000:],
+                                                               res.stdout[-3000:], res.stderr[-2000:]))
     recap = {}
     for m in re.finditer(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)",
                          res.stdout, re.M):
