@@ -8,7 +8,7 @@ INVENTORY ?= inventories/lab
 # the lab images the test matrix needs (molecule/matrix.yml), built by `make images`
 LAB_RELEASES ?= bullseye bookworm trixie
 # pytest-xdist workers of `make pytest`: groups of tests that may run side by side (tests/conftest.py)
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 4
 # ansible-test wants the tree at ansible_collections/<namespace>/<name>/, outside this git
 # checkout (inside it, it would list only files git tracks there): a copy made by rsync.
 ATS_TREE  := $(or $(TMPDIR),/tmp)/medimg-pacs-ats/ansible_collections/medimg/pacs
@@ -111,10 +111,10 @@ units: venv $(ATS_TREE)
 # $(PYTEST_WORKERS) workers (tests/conftest.py); pytest's summary line closes the run, after the
 # slowest tests with their times.
 pytest: venv images
-	$(PY) -m pytest -ra -n $(PYTEST_WORKERS) --dist loadgroup --durations=40 tests
+	$(PY) -m pytest -ra -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=40 tests
 
 molecule: venv images
-	$(PY) -m pytest -ra -n $(PYTEST_WORKERS) --dist loadgroup --durations=0 tests/integration/test_molecule.py
+	$(PY) -m pytest -ra -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=0 tests/integration/test_molecule.py
 
 bench: venv image
 	bench/run

@@ -8,6 +8,10 @@ the other, and different groups run at the same time:
 - every run of one molecule scenario (all its releases): ``molecule-<scenario>``;
 - tests/integration/test_dcm4chee.py (its own lab containers): ``dcm4chee-it``;
 - everything else, as before: ``serial``.
+
+The groups are handed to the workers longest first (``make pytest`` passes
+``--no-loadscope-reorder`` so this order holds): the two multisite runs, the three viewer runs, the
+serial tests, the DCM4CHEE tests, the default runs, molecule dcm4chee.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -16,6 +20,8 @@ import os
 import pytest
 
 _OWN_GROUP = {"test_dcm4chee.py": "dcm4chee-it"}
+_LONGEST_FIRST = ["molecule-multisite", "molecule-viewer", "serial", "dcm4chee-it", "molecule-default",
+                  "molecule-dcm4chee"]
 
 
 def _group(item):
@@ -30,3 +36,5 @@ def pytest_collection_modifyitems(config, items):
         return
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_group(item)))
+    rank = {group: i for i, group in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))
