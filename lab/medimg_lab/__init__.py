@@ -14,6 +14,7 @@ the path for plain pytest runs.
 * :mod:`medimg_lab.labkit`       lab hosts of a dedicated inventory: up, converge, docker exec, secrets
 * :mod:`medimg_lab.delay_proxy`  a loopback TCP proxy adding latency
 * :mod:`medimg_lab.load`         bounded mixed DICOMweb load (the multisite rolling-update check)
+* :mod:`medimg_lab.plugin_build` Orthanc's PostgreSQL plugins built once from ../shared/upstream, cached
 """
 import pathlib
 
