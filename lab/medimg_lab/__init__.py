@@ -16,7 +16,14 @@ the path for plain pytest runs.
 * :mod:`medimg_lab.load`         bounded mixed DICOMweb load (the multisite rolling-update check)
 * :mod:`medimg_lab.plugin_build` Orthanc's PostgreSQL plugins built once from ../shared/upstream, cached
 """
+import os
 import pathlib
 
 # the repository root (lab/medimg_lab/__init__.py): ansible.cfg, site.yml, inventories
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def cache_root():
+    """The lab's caches on this machine (lab hosts' packages, built plugins): outside the checkout,
+    so a fresh clone on the same machine (CI) finds them. MEDIMG_LAB_CACHE moves them."""
+    return pathlib.Path(os.environ.get("MEDIMG_LAB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "medimg-pacs"))

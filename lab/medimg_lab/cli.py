@@ -14,7 +14,7 @@ community.docker.docker connection plugin), so the same roles run unchanged on b
                                        C-STORE the sample studies to a PACS (idempotent)
     scripts/lab plugin [--tarball T] [--image I] [--rebuild]
                                        build Orthanc's PostgreSQL plugins from the upstream source
-                                       once (cached in .cache/plugin-build/); prints the directory
+                                       once (cached in ~/.cache/medimg-pacs/plugin-build/); prints the directory
                                        holding the .so files (heavy: run it inside flock)
 
 Inventory host variables read here (all optional):
@@ -39,7 +39,7 @@ import subprocess
 import sys
 import time
 
-from medimg_lab import ROOT as _ROOT
+from medimg_lab import ROOT as _ROOT, cache_root
 
 ROOT = str(_ROOT)
 # debootstrap + docker import of a Debian release (the lab image), next to this module
@@ -63,18 +63,12 @@ LOCAL_IMAGES = {
 
 
 
-def cache_root():
-    """The lab's caches on this machine (packages of lab hosts, built plugins): outside the
-    checkout, so a fresh clone on the same machine finds them."""
-    return os.environ.get("MEDIMG_LAB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "medimg-pacs")
-
-
 def apt_cache_dir(container, image):
     """The package cache of one lab host: /var/cache/apt/archives of container `container` made of
     `image`. One directory per image and host, so hosts converging at the same time never wait for
     each other's apt lock, and a release never sees another release's packages."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in image)
-    return os.path.join(cache_root(), "apt", safe, container)
+    return str(cache_root() / "apt" / safe / container)
 
 
 def log(msg):

@@ -8,8 +8,9 @@ and ``libOrthancPostgreSQLStorage.so`` (plain files, the version suffix derefere
 ``build-info.json`` (plugin version, the build image and its id, the versions of the Orthanc
 framework, libpq and protobuf it was linked against, build seconds).
 
-The result is cached under ``<checkout>/.cache/plugin-build/<tarball sha256[:16]>-<image>/`` (git
-ignores ``.cache/``): keyed by the tarball's content and the build image's name, so a run builds at
+The result is cached under ``~/.cache/medimg-pacs/plugin-build/<tarball sha256[:16]>-<image>/``
+(``medimg_lab.cache_root``: outside the checkout, so a fresh clone on the same machine, as in CI,
+finds it; MEDIMG_LAB_CACHE moves it): keyed by the tarball's content and the build image's name, so a run builds at
 most once and a second call returns at once. A file lock beside it makes concurrent callers wait for
 the one build instead of building twice. A build that fails leaves ``build.log`` and no result.
 
@@ -29,12 +30,12 @@ import re
 import subprocess
 import time
 
-from medimg_lab import ROOT
+from medimg_lab import ROOT, cache_root
 
 UPSTREAM = ROOT.parent / "shared" / "upstream"
 DEFAULT_TARBALL = UPSTREAM / "orthanc-databases-10.3.tar.gz"
 DEFAULT_IMAGE = "medimg/lab-trixie:latest"
-CACHE = ROOT / ".cache" / "plugin-build"
+CACHE = cache_root() / "plugin-build"
 LIBRARIES = ("libOrthancPostgreSQLIndex.so", "libOrthancPostgreSQLStorage.so")
 # Debian's Build-Depends of orthanc-postgresql (apt-cache showsrc) plus the compiler; the Orthanc
 # framework's -dev package pulls in the rest (boost, jsoncpp, dcmtk, civetweb, ...).
