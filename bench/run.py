@@ -45,7 +45,6 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -79,6 +78,9 @@ Target = collections.namedtuple("Target", "name make container kind platform")
 # no filter typed in), encoded by dicomweb-client's _parseQueryParameters (encodeURIComponent).
 OHIF_STUDY_LIST = ("/dicom-web/studies?limit=101&offset=0&fuzzymatching=false"
                    "&includefield=00081030%2C00080060%2C00080090%2C00100030")
+# The same as the front door forwards it to Orthanc (roles/nginx: %2C as ","; Orthanc's DICOMweb
+# plugin splits includefield on a literal comma only): what the direct rows send.
+OHIF_STUDY_LIST_FORWARDED = OHIF_STUDY_LIST.replace("%2C", ",")
 FIND_BODY = json.dumps({"Level": "Study", "Query": {}, "Limit": 101, "Expand": True}).encode()
 TARGETS = {  # the project's issue 13, for PostgreSQL plugin 10.3 on trixie
     "filled_vs_sqlite": 2.0, "filled_vs_empty": 0.9, "study_list_p95_ms": 500.0, "p95_growth": 1.5}
@@ -365,7 +367,8 @@ def wado_matrix(targets, refs, clients_list, count, rounds, time_limit, min_byte
 def qido_latency(target, n, time_limit, patient_ids):
     """p50/p95/max of OHIF's study list, a PatientID search and (direct only) /tools/find for the
     same studies: ``n`` requests of each, at most ``time_limit`` seconds of each."""
-    queries = [("OHIF study list", "GET", lambda i: OHIF_STUDY_LIST, None),
+    study_list = OHIF_STUDY_LIST_FORWARDED if target.kind == DIRECT else OHIF_STUDY_LIST
+    queries = [("OHIF study list", "GET", lambda i: study_list, None),
                ("by PatientID", "GET", lambda i: "/dicom-web/studies?PatientID=%s" % patient_ids[i % len(patient_ids)],
                 None)]
     if target.kind == DIRECT:
@@ -374,7 +377,7 @@ def qido_latency(target, n, time_limit, patient_ids):
     client = target.make()
     try:
         for label, method, path_of, body in queries:
-            times, answers, deadline = [], set(), time.time() + time_limit
+            times, answers, described, deadline = [], set(), None, time.time() + time_limit
             for i in range(n):
                 if time.time() > deadline:
                     break
@@ -386,9 +389,13 @@ def qido_latency(target, n, time_limit, patient_ids):
                 times.append((time.perf_counter() - t) * 1000.0)
                 if status not in (200, 204):
                     raise RuntimeError("QIDO %s %s: HTTP %d %s" % (target.name, path_of(i), status, data[:200]))
-                answers.add(len(json.loads(data.decode() or "[]")))
+                found = json.loads(data.decode() or "[]")
+                answers.add(len(found))
+                if method == "GET":   # OHIF's Description column: StudyDescription in each study of the list
+                    described = "%d/%d" % (sum(1 for x in found if "00081030" in x), len(found))
             out[label] = {"p50_ms": round(lk.percentile(times, 50), 1), "p95_ms": round(lk.percentile(times, 95), 1),
-                          "max_ms": round(max(times), 1), "n": len(times), "answers": sorted(answers)}
+                          "max_ms": round(max(times), 1), "n": len(times), "answers": sorted(answers),
+                          "with_description": described}
     finally:
         client.close()
     return out
@@ -568,8 +575,8 @@ def report(res, path_md, path_png):
     lines += ["", "## Archives: realistic fills", "",
               "Studies of %d instances (%dx%d 16-bit CT, one series each, one study per STOW-RS request, the archives "
               "of different hosts filled at once), each step bounded to %.0f s. The CT studies of the ingest rows "
-              "count as studies too." % (res["args"]["fill_per_study"], res["args"]["fill_size"],
-                                        res["args"]["fill_size"], res["args"]["fill_seconds"]), "",
+              "count as studies too." % (
+                  res["args"]["fill_per_study"], res["args"]["fill_size"], res["args"]["fill_size"], res["args"]["fill_seconds"]), "",
               "| archive | level | studies before -> after | instances acknowledged/sent | s | instances/s "
               "| failed requests |",
               "|---|---:|---|---:|---:|---:|---:|"]
@@ -584,26 +591,28 @@ def report(res, path_md, path_png):
     for level in lv:
         counts = res.get("archives_%d" % level) or {}
         lines.append("")
-        lines.append("At level %d: " % level + "; ".join("%s %d studies, %d instances"
-                                                          % (k, v["studies"], v["instances"])
-                                                          for k, v in counts.items()) + ".")
+        lines.append("At level %d: " % level + "; ".join(
+            "%s %d studies, %d instances" % (k, v["studies"], v["instances"]) for k, v in counts.items()) + ".")
 
     lines += ["", "## QIDO-RS (latency per request, ms)", "",
               "**OHIF study list** is OHIF 3.13's own worklist query (roles/ohif's version; "
               "extensions/default/src/DicomWebDataSource/qido.js `mapParams`, no filter typed in, "
               "`supportsFuzzyMatching: false` as the role configures it, encoded as dicomweb-client does): `GET %s`, "
-              "Accept `application/dicom+json`. **by PatientID**: one fill patient per request. **/tools/find**: "
+              "Accept `application/dicom+json`; the direct rows send it as the front door forwards it, `%%2C` as `,` "
+              "(roles/nginx: Orthanc's DICOMweb plugin splits includefield on a literal comma only, and ignored OHIF's "
+              "encoded list). **by PatientID**: one fill patient per request. **/tools/find**: "
               "Orthanc's own REST search for the same 101 studies (`{\"Level\": \"Study\", \"Limit\": 101, "
               "\"Expand\": true}`), direct only. At most %d requests or %.0f s of each per level; answers: the "
               "number of studies in the answers." % (res["ohif_query"], res["args"]["qido_n"],
                                                      res["args"]["qido_seconds"]), "",
-              "| target | studies | instances | query | p50 | p95 | max | n | answers |",
-              "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+              "| target | studies | instances | query | p50 | p95 | max | n | answers | with StudyDescription |",
+              "|---|---:|---:|---|---:|---:|---:|---:|---|---:|"]
     for v in res["qido"].values():
         for q, m in v["queries"].items():
-            lines.append("| %s | %s | %s | %s | %.1f | %.1f | %.1f | %d | %s |" % (
+            lines.append("| %s | %s | %s | %s | %.1f | %.1f | %.1f | %d | %s | %s |" % (
                 v["target"], v["archive"].get("studies", "?"), v["archive"].get("instances", "?"), q, m["p50_ms"],
-                m["p95_ms"], m["max_ms"], m["n"], ",".join(str(a) for a in m["answers"])))
+                m["p95_ms"], m["max_ms"], m["n"], ",".join(str(a) for a in m["answers"]),
+                m.get("with_description") or "-"))
 
     if res.get("wado"):
         w = res["wado"]
@@ -641,15 +650,15 @@ def report(res, path_md, path_png):
                   "| request | target | archive | clients | %s | connections |" % " | ".join(CPU_COLS),
                   "|---|---|---|---:|" + "---:|" * len(CPU_COLS) + "---|"]
         for kind, r in cpu_rows:
-            lines.append("| %s | %s | %s | %d | %s | %s |" % (kind, r["target"], r.get("archive", "empty"),
-                                                             r["clients"], _cpu_cells(r), _http_cell(r)))
+            lines.append("| %s | %s | %s | %d | %s | %s |" % (
+                kind, r["target"], r.get("archive", "empty"), r["clients"], _cpu_cells(r), _http_cell(r)))
     lines += ["", "## Converge (all-in-one hosts, `site.yml`, every platform's host at once)", "",
               "| platform | first converge s | changed | idempotent re-run s | changed |", "|---|---:|---:|---:|---:|"]
     for p, info in res["platforms"].items():
         c = info.get("converge") or {}
         if c:
-            lines.append("| %s | %.0f | %d | %.0f | %d |" % (p, c["first_s"], c["first_changed"], c["second_s"],
-                                                          c["second_changed"]))
+            lines.append("| %s | %.0f | %d | %.0f | %d |" % (
+                p, c["first_s"], c["first_changed"], c["second_s"], c["second_changed"]))
     if res.get("converge_wall"):
         cw = res["converge_wall"]
         lines += ["", "Wall time of the %d hosts' converges, run at once: first %.0f s, re-run %.0f s."
@@ -747,8 +756,8 @@ def run(args, res, hosts, workdir):
     if pg10:
         try:
             build = pg10_plugin()
-            res["pg10_build"] = {k: build[1].get(k) for k in ("version", "tarball", "image", "build_seconds",
-                                                                "packages", "cmake_flags")}
+            res["pg10_build"] = {k: build[1].get(k) for k in (
+                "version", "tarball", "image", "build_seconds", "packages", "cmake_flags")}
             log("PostgreSQL plugin %s: %s" % (build[1]["version"], build[0]))
         except Skip as exc:
             skip(res, hosts, pg10, str(exc))
@@ -807,8 +816,8 @@ def run(args, res, hosts, workdir):
 
     def stock_target(owner):
         st = owner.stock
-        return Target(name_of(owner.platform, STOCK), lambda: hb.Client(owner.ip, archive.STOCK_PORT, st.USER,
-                                                                          st.password),
+        return Target(name_of(owner.platform, STOCK),
+                      lambda: hb.Client(owner.ip, archive.STOCK_PORT, st.USER, st.password),
                       owner.container, STOCK, owner.platform)
 
     stow_targets, read_targets, qido_targets, stocks = [], [], [], []
@@ -933,7 +942,7 @@ def main():
     ap.add_argument("--platforms", default=",".join(PLATFORMS),
                     help="comma-separated, of %s (default: all)" % ", ".join(PLATFORMS))
     ap.add_argument("--ct", type=int, default=240, help="CT slices per ingest row (default 240)")
-    ap.add_argument("--frames", type=int, default=600, help="WADO-RS frame requests per row (default 600; 0 skips)")
+    ap.add_argument("--frames", type=int, default=400, help="WADO-RS frame requests per row (default 400; 0 skips)")
     ap.add_argument("--frames-seconds", type=float, default=45.0, help="time bound of one frame row (default 45)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="interleaved rounds each ingest and frame row is split into (default 3)")
@@ -945,8 +954,9 @@ def main():
     ap.add_argument("--fill-per-study", type=int, default=50, help="instances per fill study (default 50)")
     ap.add_argument("--fill-size", type=int, default=64, help="rows and columns of a fill instance (default 64)")
     ap.add_argument("--fill-seconds", type=float, default=600.0, help="time bound of one fill step (default 600)")
-    ap.add_argument("--qido-n", type=int, default=40, help="requests per QIDO-RS query and level (default 40)")
-    ap.add_argument("--qido-seconds", type=float, default=60.0, help="time bound per QIDO-RS query and level")
+    ap.add_argument("--qido-n", type=int, default=30, help="requests per QIDO-RS query and level (default 30)")
+    ap.add_argument("--qido-seconds", type=float, default=30.0,
+                    help="time bound per QIDO-RS query and level (default 30)")
     ap.add_argument("--import-count", type=int, default=200, help="0 skips it")
     ap.add_argument("--keep", action="store_true", help="leave the bench containers running")
     ap.add_argument("--reuse", action="store_true",
