@@ -31,6 +31,9 @@ def _group(item):
     return _OWN_GROUP.get(name, "serial")
 
 
+# tryfirst: xdist reads the marks in its own pytest_collection_modifyitems (the worker's, which
+# pluggy would otherwise call before this conftest's), so they must be there by then.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("xdist"):
         return
