@@ -12,6 +12,7 @@
 
 Traffic goes only to the bench's own lab containers.
 """
+import copy
 import json
 import secrets
 import subprocess
@@ -129,6 +130,7 @@ def fill(make_client, studies, per_study, template, tag, clients=4, time_limit=6
            "first_error": None, "elapsed": 0.0}
     deadline = time.time() + time_limit
     started = time.time()
+    template = copy.deepcopy(template)   # make_instances sets the UIDs on it: one copy per fill (thread)
     done, patients = 0, []
     while done < need and time.time() < deadline:
         n = min(chunk, need - done)
