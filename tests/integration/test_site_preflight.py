@@ -83,6 +83,8 @@ def run_site(inventory, extra):
     ({"ohif_data_sources": [{"name": "orthanc", "qido_root": "/dicom-web"}]}, "wado_root found in ohif_data_sources"),
     ({"ohif_data_sources": [{"name": "orthanc", "qido_root": "/dicom-web", "wado_root": "/dicom-web",
                              "server_type": "pacs"}]}, "server_type"),
+    # a mode this release's Orthanc (Debian 12: 1.10.1) does not have, named with both versions
+    ({"orthanc_overwrite_instances": "IfChanged"}, "orthanc_overwrite_instances IfChanged"),
 ])
 def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
     result = run_site(inventory, extra)
@@ -143,6 +145,19 @@ def test_unsafe_override_is_explicit(inventory):
     exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     extra = inventory / "unsafe.json"
     extra.write_text(json.dumps({"orthanc_extra_settings": {"WebDavEnabled": True}, "orthanc_allow_unsafe_settings": True}))
+    result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra],
+                            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("value", ["never", "Never", "ALWAYS", True, "false"])
+def test_overwrite_instances_any_case_passes(inventory, value):
+    """orthanc_overwrite_instances is read without regard to case, in preflight and in versions.yml alike."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    extra = inventory / "overwrite.json"
+    extra.write_text(json.dumps({"orthanc_overwrite_instances": value}))
     result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra],
                             cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
