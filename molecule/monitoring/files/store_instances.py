@@ -17,7 +17,7 @@ def main():
     series = ct_series(patient_id="MEDIMG-MON", patient_name="Monitoring^Check", nslices=int(spec["count"]),
                        rows=64, cols=64, fresh_uids=True)
     client = DicomWeb(spec["url"], spec["user"], spec["password"], verify=spec.get("ca") or True, timeout=60)
-    ok, failed, _ = client.store(series)
+    ok, failed = client.store(series)[:2]
     print(json.dumps({"stored": len(ok), "failed": len(failed), "study": str(series[0].StudyInstanceUID)}))
     return 0 if len(ok) == len(series) and not failed else 1
 
