@@ -11,7 +11,8 @@ the other, and different groups run at the same time:
 
 The groups are handed to the workers longest first (``make pytest`` passes
 ``--no-loadscope-reorder`` so this order holds): the two multisite runs, the three viewer runs, the
-serial tests, the DCM4CHEE tests, the default runs, molecule dcm4chee.
+Debian 12 -> 13 upgrade, the serial tests, backup and restore, the DCM4CHEE tests, the default runs,
+monitoring, molecule dcm4chee. A group not named here comes last.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -20,8 +21,8 @@ import os
 import pytest
 
 _OWN_GROUP = {"test_dcm4chee.py": "dcm4chee-it"}
-_LONGEST_FIRST = ["molecule-multisite", "molecule-viewer", "serial", "dcm4chee-it", "molecule-default",
-                  "molecule-dcm4chee"]
+_LONGEST_FIRST = ["molecule-multisite", "molecule-viewer", "molecule-upgrade", "serial", "molecule-backup",
+                  "dcm4chee-it", "molecule-default", "molecule-monitoring", "molecule-dcm4chee"]
 
 
 def _group(item):
