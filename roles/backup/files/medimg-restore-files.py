@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Bring back the DICOM files of a restored Orthanc index, and report what is missing.
 
 Run by playbooks/restore.yml on the restored host, after PostgreSQL came back. Reads its settings as
