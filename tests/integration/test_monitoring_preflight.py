@@ -53,6 +53,9 @@ def run_preflight(inventory, extra):
     ({"orthanc_http_roles": {"metrics": ["metrics", "stats"]}}, "orthanc_http_roles"),
     ({"nginx_orthanc_metrics_location": "/orthanc-metrics/"}, "nginx_orthanc_metrics_location"),
     ({"nginx_stub_status_listen": "8081"}, "nginx_stub_status_listen"),
+    ({"monitoring_stow_failure_rate": "often"}, "monitoring_stow_failure_rate"),
+    ({"monitoring_stow_failure_window": "10 minutes"}, "monitoring_stow_failure_window"),
+    ({"nginx_frontdoor_metrics_location": "/orthanc-metrics"}, "nginx_frontdoor_metrics_location"),
 ])
 def test_bad_monitoring_value_stops_in_preflight(tmp_path, extra, variable):
     inventory = make_inventory(tmp_path, TIERS + ["monitoring"])
