@@ -8,7 +8,7 @@ INVENTORY ?= inventories/lab
 # the lab images the test matrix needs (molecule/matrix.yml), built by `make images`
 LAB_RELEASES ?= bullseye bookworm trixie
 # pytest-xdist workers of `make pytest`: groups of tests that may run side by side (tests/conftest.py)
-PYTEST_WORKERS ?= 6
+PYTEST_WORKERS ?= 4
 # ansible-test wants the tree at ansible_collections/<namespace>/<name>/, outside this git
 # checkout (inside it, it would list only files git tracks there): a copy made by rsync.
 ATS_TREE  := $(or $(TMPDIR),/tmp)/medimg-pacs-ats/ansible_collections/medimg/pacs

@@ -7,12 +7,14 @@ the other, and different groups run at the same time:
 
 - every run of one molecule scenario (all its releases): ``molecule-<scenario>``;
 - tests/integration/test_dcm4chee.py (its own lab containers): ``dcm4chee-it``;
+- each file of preflight tests (site, backup, monitoring, upgrade: ansible-playbook in check mode
+  against the controller, in a temporary inventory of its own): ``preflight-<tier>``;
 - everything else, as before: ``serial``.
 
 The groups are handed to the workers longest first (``make pytest`` passes
 ``--no-loadscope-reorder`` so this order holds): the two multisite runs, the three viewer runs, the
 Debian 12 -> 13 upgrade, the serial tests, backup and restore, the DCM4CHEE tests, the default runs,
-monitoring, molecule dcm4chee. A group not named here comes last.
+monitoring, molecule dcm4chee, the preflight files. A group not named here comes last.
 """
 from __future__ import absolute_import, division, print_function
 
@@ -20,9 +22,14 @@ import os
 
 import pytest
 
-_OWN_GROUP = {"test_dcm4chee.py": "dcm4chee-it"}
+_OWN_GROUP = {"test_dcm4chee.py": "dcm4chee-it",
+              # preflight runs in check mode against the controller, each test in its own inventory
+              "test_site_preflight.py": "preflight-site", "test_backup_preflight.py": "preflight-backup",
+              "test_monitoring_preflight.py": "preflight-monitoring",
+              "test_upgrade_preflight.py": "preflight-upgrade"}
 _LONGEST_FIRST = ["molecule-multisite", "molecule-viewer", "molecule-upgrade", "serial", "molecule-backup",
-                  "dcm4chee-it", "molecule-default", "molecule-monitoring", "molecule-dcm4chee"]
+                  "dcm4chee-it", "molecule-default", "molecule-monitoring", "molecule-dcm4chee", "preflight-site",
+                  "preflight-backup", "preflight-monitoring", "preflight-upgrade"]
 
 
 def _group(item):
