@@ -10,6 +10,7 @@ Import it as ``ansible_collections.medimg.pacs.tests.helpers.<module>``: that na
 * :mod:`.servers`      fixed-answer loopback servers for failure cases (integration)
 * :mod:`.scp`          a pynetdicom Storage/Verification SCP on loopback (integration)
 * :mod:`.dicom_import` the dicom_import tests' Orthanc fixture, sample trees and Ansible runs
+* :mod:`.preflight`    the preflight tests' inventories (the controller as the hosts) and check-mode runs
 
 Lab tooling shared with ``make demo`` and the benchmarks (Orthanc launcher, Ansible runner,
 DICOMweb/DIMSE clients, sample data) is the ``medimg_lab`` package in ``lab/``.

@@ -4,38 +4,18 @@ Like test_site_preflight.py: the controller itself (connection local) plays an a
 (pacs1: postgresql, orthanc) and a backup host (backup1, group backup), with the lab's group_vars;
 playbooks/preflight.yml in check mode, so even a check that wrongly passed changes nothing.
 """
-import json
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from ansible_collections.medimg.pacs.tests.helpers.preflight import local_inventory, run_playbook
 
 
 def make_inventory(tmp_path, groups, backup1_vars=None):
-    inv = tmp_path / "inventory"
-    inv.mkdir()
-    children = {g: {"hosts": {h: None for h in hosts}} for g, hosts in groups.items()}
-    (inv / "hosts.yml").write_text(json.dumps({"all": {"children": children}}))
-    (inv / "host_vars").mkdir()
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    (inv / "host_vars" / "pacs1.yml").write_text(json.dumps(dict(local, ansible_host="pacs1.invalid")))
-    (inv / "host_vars" / "backup1.yml").write_text(json.dumps(
-        dict(dict(local, ansible_host="backup1.invalid"), **(backup1_vars or {}))))
-    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
-    return inv
+    return local_inventory(tmp_path, groups, {"pacs1": {"ansible_host": "pacs1.invalid"},
+                                              "backup1": dict({"ansible_host": "backup1.invalid"}, **(backup1_vars or {}))})
 
 
 def run_preflight(inventory, extra):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    extra_file = inventory.parent / "extra.json"   # outside the inventory directory
-    extra_file.write_text(json.dumps(extra))
-    return subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra_file],
-                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_playbook(inventory, "playbooks/preflight.yml", extra)
 
 
 SITE = {"postgresql": ["pacs1"], "orthanc": ["pacs1"], "backup": ["backup1"]}

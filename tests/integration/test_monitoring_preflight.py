@@ -3,37 +3,19 @@
 Like test_site_preflight.py: the controller itself (connection local) is an all-in-one host with
 the lab's group_vars, here also in the group monitoring; playbooks/preflight.yml in check mode.
 """
-import json
-import os
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from ansible_collections.medimg.pacs.tests.helpers.preflight import local_inventory, run_playbook
+
 TIERS = ["postgresql", "orthanc", "nginx"]
 
 
 def make_inventory(tmp_path, groups):
-    inv = tmp_path / "inventory"
-    inv.mkdir()
-    hosts = {"all": {"children": {g: {"hosts": {"pacs1": None}} for g in groups}}}
-    (inv / "hosts.yml").write_text(json.dumps(hosts))
-    (inv / "host_vars").mkdir()
-    (inv / "host_vars" / "pacs1.yml").write_text(json.dumps(
-        {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}))
-    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
-    return inv
+    return local_inventory(tmp_path, {g: ["pacs1"] for g in groups})
 
 
 def run_preflight(inventory, extra):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    extra_file = inventory.parent / "extra.json"   # outside the inventory directory
-    extra_file.write_text(json.dumps(extra))
-    return subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra_file],
-                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_playbook(inventory, "playbooks/preflight.yml", extra)
 
 
 @pytest.mark.integration

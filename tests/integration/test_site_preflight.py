@@ -3,40 +3,20 @@
 The run targets the controller itself (connection local) as an all-in-one host with the lab's
 group_vars, in check mode: even a preflight that wrongly passed could change nothing here.
 """
-import json
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TIERS = ["postgresql", "orthanc", "ohif", "nginx"]
+from ansible_collections.medimg.pacs.tests.helpers.preflight import TIERS, local_inventory, run_playbook
 
 
 @pytest.fixture()
 def inventory(tmp_path):
-    inv = tmp_path / "inventory"
-    inv.mkdir()
-    hosts = {"all": {"children": {t: {"hosts": {"pacs1": None}} for t in TIERS}}}
-    (inv / "hosts.yml").write_text(json.dumps(hosts))
-    (inv / "host_vars").mkdir()
-    (inv / "host_vars" / "pacs1.yml").write_text(json.dumps(
-        {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}))
-    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
-    return inv
+    return local_inventory(tmp_path, {t: ["pacs1"] for t in TIERS})
 
 
 def run_site(inventory, extra):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    extra_file = inventory / "extra.json"
-    extra_file.write_text(json.dumps(extra))
-    return subprocess.run([exe, "-i", str(inventory), "site.yml", "--check", "-e", "@%s" % extra_file],
-                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return run_playbook(inventory, "site.yml", extra)
 
 
 @pytest.mark.integration
@@ -100,13 +80,10 @@ def test_bad_value_stops_site_in_preflight(inventory, extra, variable):
 
 
 @pytest.mark.integration
-def test_one_bad_host_stops_the_run_for_all(inventory):
+def test_one_bad_host_stops_the_run_for_all(tmp_path):
     """Every host reports its own failure, then the run stops: no later play starts on the good host."""
-    hosts = {"all": {"children": {t: {"hosts": {"pacs1": None, "pacs2": None, "pacs3": None}} for t in TIERS}}}
-    (inventory / "hosts.yml").write_text(json.dumps(hosts))
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    (inventory / "host_vars" / "pacs2.yml").write_text(json.dumps(dict(local, orthanc_aet="SEVENTEEN_CHARS_X")))
-    (inventory / "host_vars" / "pacs3.yml").write_text(json.dumps(dict(local, postgresql_port="5432/tcp")))
+    inventory = local_inventory(tmp_path, {t: ["pacs1", "pacs2", "pacs3"] for t in TIERS},
+                                {"pacs2": {"orthanc_aet": "SEVENTEEN_CHARS_X"}, "pacs3": {"postgresql_port": "5432/tcp"}})
     result = run_site(inventory, {})
     out = result.stdout
     assert result.returncode != 0, out
@@ -126,11 +103,7 @@ def test_lab_values_pass_the_preflight_play(inventory):
     group, orthanc_modalities, orthanc_postgresql_port from postgresql_port): the argument specs
     check what they render to.
     """
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check"],
-                            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = run_playbook(inventory, "playbooks/preflight.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     for tier in TIERS:
         assert "medimg.pacs.%s : Validating arguments against arg spec 'preflight'" % tier in result.stdout, \
@@ -141,12 +114,8 @@ def test_lab_values_pass_the_preflight_play(inventory):
 @pytest.mark.integration
 def test_unsafe_override_is_explicit(inventory):
     """orthanc_allow_unsafe_settings lets a reopened setting through the preflight play."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    extra = inventory / "unsafe.json"
-    extra.write_text(json.dumps({"orthanc_extra_settings": {"WebDavEnabled": True}, "orthanc_allow_unsafe_settings": True}))
-    result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra],
-                            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = run_playbook(inventory, "playbooks/preflight.yml",
+                          {"orthanc_extra_settings": {"WebDavEnabled": True}, "orthanc_allow_unsafe_settings": True})
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -154,10 +123,5 @@ def test_unsafe_override_is_explicit(inventory):
 @pytest.mark.parametrize("value", ["never", "Never", "ALWAYS", True, "false"])
 def test_overwrite_instances_any_case_passes(inventory, value):
     """orthanc_overwrite_instances is read without regard to case, in preflight and in versions.yml alike."""
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    extra = inventory / "overwrite.json"
-    extra.write_text(json.dumps({"orthanc_overwrite_instances": value}))
-    result = subprocess.run([exe, "-i", str(inventory), "playbooks/preflight.yml", "--check", "-e", "@%s" % extra],
-                            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = run_playbook(inventory, "playbooks/preflight.yml", {"orthanc_overwrite_instances": value})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -4,39 +4,20 @@ As tests/integration/test_site_preflight.py: the controller itself (Debian 12, c
 an all-in-one host with the lab's group_vars, in check mode; each case must fail in the play
 "Preflight of the upgrade" and the upgrade's own play must never start.
 """
-import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TIERS = ["postgresql", "orthanc", "ohif", "nginx"]
+from ansible_collections.medimg.pacs.tests.helpers.preflight import TIERS, local_inventory, run_playbook
 
 
 @pytest.fixture()
 def inventory(tmp_path):
-    inv = tmp_path / "inventory"
-    inv.mkdir()
-    hosts = {"all": {"children": {t: {"hosts": {"pacs1": None}} for t in TIERS}}}
-    (inv / "hosts.yml").write_text(json.dumps(hosts))
-    (inv / "host_vars").mkdir()
-    (inv / "host_vars" / "pacs1.yml").write_text(json.dumps(
-        {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}))
-    os.symlink(ROOT / "inventories" / "lab" / "group_vars", inv / "group_vars")
-    return inv
+    return local_inventory(tmp_path, {t: ["pacs1"] for t in TIERS})
 
 
 def run_upgrade(inventory, extra):
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    exe = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    extra_file = inventory.parent / "extra.json"
-    extra_file.write_text(json.dumps(extra))
-    args = ["-e", "@%s" % extra_file] if extra else []
-    return subprocess.run([exe, "-i", str(inventory), "playbooks/upgrade.yml", "--check"] + args,
-                          cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_playbook(inventory, "playbooks/upgrade.yml", extra)
 
 
 @pytest.mark.integration
