@@ -9,13 +9,20 @@ must finish with zero failed requests. STOW-RS and QIDO-RS with medimg_lab.dicom
 Bounds (every loop is bounded): at most --max-requests requests and --max-seconds seconds;
 it also stops once --stop-file exists (after at least --min-seconds). Requests are paced to
 --rate per second over --workers threads; a request is never retried, so every error counts.
-At the end every stored instance is looked up again with QIDO-RS (--verify-stored).
+At the end every stored instance is looked up again with QIDO-RS (--verify-stored); with
+--check-bytes each STOW-RS body carries the exact Part-10 bytes of its instance, and every
+acknowledged instance is read back with WADO-RS and compared with them byte for byte
+(acknowledged / lost_acknowledged: missing or different).
+--event-file: a file holding the epoch time of a fault (written by the test when it injects it);
+the result then says how long after it the first STOW-RS started after the fault was acknowledged
+(recovery_seconds) and how many requests failed after it.
 
 Prints one JSON object (counts, latencies, first failures); exit status 1 when a request failed.
 The password comes from the PACS_PASSWORD environment variable (never on the command line).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -25,8 +32,8 @@ import time
 import requests
 from pydicom.uid import generate_uid
 
-from medimg_lab.dicomweb import DicomWeb
-from medimg_lab.samples import testdata, with_new_uids
+from medimg_lab.dicomweb import STOW_PART, DicomWeb, acknowledged, stow_body
+from medimg_lab.samples import part10, testdata, with_new_uids
 
 
 class Load:
@@ -42,6 +49,8 @@ class Load:
         self.start = time.monotonic()
         self.template = testdata("CT_small.dcm")
         self.study_uid = generate_uid()
+        self.sent = {}
+        self.timeline = []
 
     def session(self, timeout=None):
         """A DICOMweb client of its own (one keep-alive session per worker), no retries: every
@@ -68,6 +77,7 @@ class Load:
 
     def record(self, kind, ok, started, detail=None, sop=None):
         with self.lock:
+            self.timeline.append((time.time() - (time.monotonic() - started), time.time(), kind, ok))
             self.counts[kind + ("_ok" if ok else "_failed")] += 1
             self.latencies.append(time.monotonic() - started)
             if ok and sop:
@@ -80,7 +90,10 @@ class Load:
         try:
             if n % 2 == 0:
                 ds = with_new_uids(self.template, self.args.patient_id, self.study_uid, patient_name="LOAD^TEST")
-                acked, failed = client.store([ds])[:2]
+                if self.args.check_bytes:
+                    acked, failed = self.store_exact(client, ds)
+                else:
+                    acked, failed = client.store([ds])[:2]
                 ok = str(ds.SOPInstanceUID) in acked
                 self.record("stow", ok, started, None if ok else "not acknowledged (failed: %s)" % failed,
                             str(ds.SOPInstanceUID))
@@ -93,6 +106,49 @@ class Load:
             if response is not None:
                 detail += " " + response.text[:200]
             self.record("stow" if n % 2 == 0 else "qido", False, started, detail)
+
+    def store_exact(self, client, ds):
+        """STOW-RS of the instance's own Part-10 bytes (kept to compare with what is read back)."""
+        raw = part10(ds)
+        with self.lock:
+            self.sent[str(ds.SOPInstanceUID)] = (str(ds.SeriesInstanceUID), hashlib.sha256(raw).hexdigest())
+        content_type, body = stow_body([raw])
+        answer = client.http.post(self.base + "studies", data=body, timeout=self.args.timeout,
+                                  headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
+        answer.raise_for_status()
+        return acknowledged(answer.json()), []
+
+    def check_bytes(self):
+        """Every acknowledged instance read back (WADO-RS, the stored file as it is) and compared."""
+        client = self.session(timeout=self.args.timeout * 4)
+        lost = []
+        for sop in self.stored:
+            series, digest = self.sent[sop]
+            url = "%sstudies/%s/series/%s/instances/%s" % (self.base, self.study_uid, series, sop)
+            try:
+                # pylint: disable-next=protected-access
+                parts = client._http_get_multipart(url, media_types=((STOW_PART, "*"),))
+                same = len(parts) == 1 and hashlib.sha256(parts[0]).hexdigest() == digest
+            except requests.RequestException as exc:
+                same = False
+                if len(lost) < 5:
+                    self.failures.append({"kind": "read back", "detail": "%s %s" % (sop, exc)})
+            if not same:
+                lost.append(sop)
+        return lost
+
+    def after_event(self, result):
+        try:
+            with open(self.args.event_file) as handle:
+                event = float(handle.read().strip())
+        except (OSError, ValueError):
+            return
+        after = [t for t in self.timeline if t[1] >= event]
+        recovered = sorted(t[1] for t in after if t[2] == "stow" and t[3] and t[0] >= event)
+        result.update({
+            "recovery_seconds": round(recovered[0] - event, 1) if recovered else None,
+            "failed_after_event": sum(1 for t in after if not t[3]),
+        })
 
     def worker(self):
         session = self.session()
@@ -136,6 +192,11 @@ class Load:
                 missing, found = len(self.stored), 0
                 result["verify_error"] = "%s: %s" % (type(exc).__name__, exc)
             result.update({"stored_missing": missing, "stored_found": found})
+        if self.args.check_bytes:
+            lost = self.check_bytes()
+            result.update({"acknowledged": len(self.stored), "lost_acknowledged": len(lost), "lost": lost[:10]})
+        if self.args.event_file:
+            self.after_event(result)
         return result
 
 
@@ -153,6 +214,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("--verify-stored", action="store_true")
     ap.add_argument("--output", help="also write the JSON result to this file")
+    ap.add_argument("--check-bytes", action="store_true",
+                    help="send exact Part-10 bytes and compare every acknowledged instance read back")
+    ap.add_argument("--event-file", help="file with the epoch time of an injected fault")
     args = ap.parse_args()
     result = Load(args).run()
     text = json.dumps(result, sort_keys=True)
@@ -160,7 +224,8 @@ def main():
         with open(args.output, "w") as handle:
             handle.write(text + "\n")
     print(text)
-    bad = result["failed"] > 0 or result.get("stored_missing", 0) > 0 or result["requests"] == 0
+    bad = (result["failed"] > 0 or result.get("stored_missing", 0) > 0 or result.get("lost_acknowledged", 0) > 0
+           or result["requests"] == 0)
     sys.exit(1 if bad else 0)
 
 

@@ -40,6 +40,7 @@ DUMP = """
                                   'peers': orthanc_peers | map(attribute='name') | list,
                                   'dicomweb_servers': orthanc_dicomweb_servers | map(attribute='name') | list,
                                   'pg_host': orthanc_postgresql_host,
+                                  'pg_hosts': orthanc_postgresql_hosts,
                                   'storage_in_pg': orthanc_postgresql_enable_storage,
                                   'multiple_writers': orthanc_multiple_writers}) -%}
           {%- endif -%}
@@ -107,7 +108,9 @@ def test_lab_multisite_wiring(lab_copy, tmp_path):
     orthanc = _check(_wiring(lab_copy, tmp_path))
     scaled = [h for h, w in orthanc.items() if w["multiple_writers"]]
     assert sorted(scaled) == ["a2", "a3"]
-    assert orthanc["b1"]["pg_host"] == "127.0.0.1" and orthanc["a2"]["pg_host"] == "medimg-lab-ms-a1"
+    # site A: a Patroni cluster of three, reached with a libpq multi-host URI; site B one server
+    assert orthanc["b1"]["pg_host"] == "127.0.0.1" and orthanc["b1"]["pg_hosts"] == []
+    assert orthanc["a2"]["pg_hosts"] == ["medimg-lab-ms-a4", "medimg-lab-ms-a5", "medimg-lab-ms-a6"]
 
 
 def test_example_multisite_wiring(tmp_path):
@@ -118,6 +121,8 @@ def test_example_multisite_wiring(tmp_path):
         "vault_peer_passwords": {"site_north_to_site_south": "n", "site_south_to_site_north": "s"}})]
     orthanc = _check(_wiring(ROOT / "inventories" / "example-multisite", tmp_path, secrets))
     assert orthanc["north-pacs1"]["modalities"][0]["name"] == "north-ct1"
+    assert orthanc["north-pacs1"]["pg_hosts"] == ["north-db%d.pacs.example.org" % i for i in (1, 2, 3)]
+    assert orthanc["south-pacs1"]["pg_hosts"] == []
 
 
 def test_multiwriter_refuses_a_locked_index(tmp_path):
