@@ -15,7 +15,8 @@ acknowledged instance is read back with WADO-RS and compared with them byte for 
 (acknowledged / lost_acknowledged: missing or different).
 --event-file: a file holding the epoch time of a fault (written by the test when it injects it);
 the result then says how long after it the first STOW-RS started after the fault was acknowledged
-(recovery_seconds) and how many requests failed after it.
+(recovery_seconds: the first acknowledged one that started after the last failure) and how many
+requests failed after it.
 
 Prints one JSON object (counts, latencies, first failures); exit status 1 when a request failed.
 The password comes from the PACS_PASSWORD environment variable (never on the command line).
@@ -32,7 +33,7 @@ import time
 import requests
 from pydicom.uid import generate_uid
 
-from medimg_lab.dicomweb import STOW_PART, DicomWeb, acknowledged, stow_body
+from medimg_lab.dicomweb import WADO_INSTANCE, DicomWeb, acknowledged, stow_body
 from medimg_lab.samples import part10, testdata, with_new_uids
 
 
@@ -126,8 +127,10 @@ class Load:
             series, digest = self.sent[sop]
             url = "%sstudies/%s/series/%s/instances/%s" % (self.base, self.study_uid, series, sop)
             try:
+                answer = client.http.get(url, headers={"Accept": WADO_INSTANCE}, timeout=self.args.timeout * 4)
+                answer.raise_for_status()
                 # pylint: disable-next=protected-access
-                parts = client._http_get_multipart(url, media_types=((STOW_PART, "*"),))
+                parts = list(client._decode_multipart_message(answer, stream=False))
                 same = len(parts) == 1 and hashlib.sha256(parts[0]).hexdigest() == digest
             except requests.RequestException as exc:
                 same = False
@@ -144,7 +147,10 @@ class Load:
         except (OSError, ValueError):
             return
         after = [t for t in self.timeline if t[1] >= event]
-        recovered = sorted(t[1] for t in after if t[2] == "stow" and t[3] and t[0] >= event)
+        # recovered: the first acknowledged STOW-RS that started after the fault and after the
+        # last failed request began (a success in between does not end the outage)
+        last_failure = max([t[0] for t in after if not t[3]] + [event])
+        recovered = sorted(t[1] for t in after if t[2] == "stow" and t[3] and t[0] >= last_failure)
         result.update({
             "recovery_seconds": round(recovered[0] - event, 1) if recovered else None,
             "failed_after_event": sum(1 for t in after if not t[3]),
