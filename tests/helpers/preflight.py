@@ -44,3 +44,16 @@ def run_playbook(inventory, playbook, extra=None):
         extra_file.write_text(json.dumps(extra))
         args += ["-e", "@%s" % extra_file]
     return subprocess.run(args, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def assert_refused(result, variable):
+    """The run failed, and the failure message itself (from the first failed task on) names
+    ``variable``, uncensored, with no traceback. The YAML callback folds long messages and doubles
+    the quotes of single-quoted strings: both are undone before looking for ``variable``."""
+    out = result.stdout
+    assert result.returncode != 0, out
+    failure = out[out.index("FAILED!") if "FAILED!" in out else out.index("failed: ["):]
+    failure = " ".join(failure.replace("''", "'").split())
+    assert variable in failure, out
+    assert "censored" not in failure, out
+    assert "Traceback" not in out + result.stderr

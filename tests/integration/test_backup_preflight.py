@@ -6,7 +6,7 @@ playbooks/preflight.yml in check mode, so even a check that wrongly passed chang
 """
 import pytest
 
-from ansible_collections.medimg.pacs.tests.helpers.preflight import local_inventory, run_playbook
+from ansible_collections.medimg.pacs.tests.helpers.preflight import assert_refused, local_inventory, run_playbook
 
 
 def make_inventory(tmp_path, groups, backup1_vars=None):
@@ -19,17 +19,6 @@ def run_preflight(inventory, extra):
 
 
 SITE = {"postgresql": ["pacs1"], "orthanc": ["pacs1"], "backup": ["backup1"]}
-
-
-def assert_refused(result, variable):
-    out = result.stdout
-    assert result.returncode != 0, out
-    failure = out[out.index("FAILED!") if "FAILED!" in out else out.index("failed: ["):]
-    # the YAML callback folds long messages and doubles the quotes of single-quoted strings
-    failure = " ".join(failure.replace("''", "'").split())
-    assert variable in failure, out
-    assert "censored" not in failure, out
-    assert "Traceback" not in out + result.stderr
 
 
 @pytest.mark.integration
