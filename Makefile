@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: check help demo test venv deps test-deps engine image images lab-up lab-status lab-stop lab-destroy samples \
+.PHONY: check help demo test static venv deps test-deps engine image images lab-up lab-status lab-stop lab-destroy samples \
         lint sanity units pytest molecule bench build clean lab-path contracts
 
 help:
@@ -80,7 +80,16 @@ demo: lab-up
 	ansible-playbook -i $(INVENTORY) playbooks/lab-summary.yml
 
 ## ---- tests ---------------------------------------------------------------------------
-test: venv test-deps images lint sanity units pytest
+# The lab images are built while lint, sanity and units run (debootstrap waits on the mirror and
+# dpkg, the checks use the CPU); each part's output is printed as a whole when it ends.
+test: venv test-deps
+	$(MAKE) --no-print-directory -j2 --output-sync=target images static
+	$(MAKE) --no-print-directory pytest
+
+static: venv
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory sanity
+	$(MAKE) --no-print-directory units
 
 # The fast checks, no Docker engine, no lab image and no services: lint, ansible-test sanity and
 # units, and the roles' contract tests (defaults, argument specs, READMEs; plain pytest).
