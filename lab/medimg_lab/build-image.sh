@@ -94,6 +94,11 @@ done
 echo "medimg-lab" >"$root/etc/hostname"
 : >"$root/etc/machine-id"
 rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*
+# The package lists are gone: the lists directory must not look fresh. Ansible's apt module takes
+# its mtime for the time of the last update (cache_valid_time), and a role that runs within the
+# hour after the build would otherwise find no package at all ("No package matching ...").
+rm -f "$root/var/lib/apt/periodic/update-success-stamp"
+touch -d @0 "$root/var/lib/apt/lists"
 
 tar -C "$root" -c . | docker import \
   --change 'ENV container=docker' \
