@@ -50,6 +50,18 @@ def _name(release):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", release.split("/")[-1].replace(":latest", ""))
 
 
+def _failed_tasks(text, limit=6, width=3000):
+    """The failed tasks of a molecule log, each with its task line and its message (CI shows
+    only the end of a failure, and the end of a molecule log is the destroy step's recap)."""
+    lines = text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        if re.match(r"(fatal|failed): \[", line):
+            task = next((lines[j] for j in range(i - 1, max(i - 40, -1), -1) if lines[j].startswith("TASK [")), "")
+            found.append("%s\n%s" % (task, line[:width]))
+    return "\n".join(found[:limit]) or "(no 'fatal:' line in the log)"
+
+
 TIMEOUT = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
 
 
@@ -80,8 +92,9 @@ def test_molecule_scenario(scenario, release):
     text = logfile.read_text(errors="replace")
     print("molecule %s on %s: rc=%d in %.0f s (log: %s)" % (scenario, release, proc.returncode, elapsed, logfile))
     if proc.returncode != 0:
-        pytest.fail("molecule test -s %s on %s failed (rc=%d); last lines of %s:\n%s"
-                    % (scenario, _image(release), proc.returncode, logfile, "\n".join(text.splitlines()[-80:])))
+        pytest.fail("molecule test -s %s on %s failed (rc=%d); the failed tasks:\n%s\nlast lines of %s:\n%s"
+                    % (scenario, _image(release), proc.returncode, _failed_tasks(text), logfile,
+                       "\n".join(text.splitlines()[-40:])))
     # A scenario that needs what this machine lacks (the DCM4CHEE archives) says so and exits 0:
     # report it as skipped, with its reason, not as passed.
     skipped = re.search(r"SKIPPED: ([^\n\"]+)", text)
