@@ -62,7 +62,8 @@ def _failed_tasks(text, limit=6, width=3000):
     return "\n".join(found[:limit]) or "(no 'fatal:' line in the log)"
 
 
-TIMEOUT = int(os.environ.get("MOLECULE_TIMEOUT", "2400"))
+# per scenario run; the longest (upgrade, multisite) take 30-40 min beside the others on CI's two cores
+TIMEOUT = int(os.environ.get("MOLECULE_TIMEOUT", "3600"))
 
 
 @pytest.mark.molecule
