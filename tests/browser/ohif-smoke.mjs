@@ -175,6 +175,8 @@ try {
       .catch(() => { /* worker already gone */ });
   });
   page.on('response', (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url().slice(0, 200)}`); });
+  // requests that got no answer at all (aborted, refused, a network change): named with Chromium's reason
+  page.on('requestfailed', (r) => failedRequests.push(`${(r.failure() && r.failure().errorText) || 'failed'} ${r.url().slice(0, 200)}`));
 
   // 1. Study list (the login happens with the first request).
   const first = await page.goto(baseUrl, { waitUntil: 'domcontentloaded' });
